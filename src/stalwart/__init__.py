@@ -1,0 +1,106 @@
+"""stalwart: call external services without letting them take your service down.
+
+Deadlines and cancellation that flow through the whole call tree (Go's
+`context.Context`, done the Python way), and resilience strategies composed into a
+`Pipeline`, for sync code, asyncio and trio.
+"""
+
+from __future__ import annotations
+
+from ._backoff import Backoff as Backoff
+from ._backoff import Jitter as Jitter
+from ._clock import Clock as Clock
+from ._clock import SystemClock as SystemClock
+from ._clock import use_clock as use_clock
+from ._context import Scope as Scope
+from ._context import asleep as asleep
+from ._context import bind as bind
+from ._context import cancel_scope as cancel_scope
+from ._context import carry_context as carry_context
+from ._context import check as check
+from ._context import current_deadline as current_deadline
+from ._context import deadline as deadline
+from ._context import move_on_after as move_on_after
+from ._context import remaining as remaining
+from ._context import sleep as sleep
+from ._context import start_thread as start_thread
+from ._context import value as value
+from ._context import values as values
+from ._events import Event as Event
+from ._events import Listener as Listener
+from ._events import RetryGaveUp as RetryGaveUp
+from ._events import RetryScheduled as RetryScheduled
+from ._events import TimeoutExpired as TimeoutExpired
+from ._events import add_listener as add_listener
+from ._events import log_event as log_event
+from ._events import remove_listener as remove_listener
+from ._exceptions import Cancelled as Cancelled
+from ._exceptions import DeadlineExceeded as DeadlineExceeded
+from ._exceptions import Rejected as Rejected
+from ._exceptions import StalwartError as StalwartError
+from ._outcome import Classifier as Classifier
+from ._outcome import Outcome as Outcome
+from ._outcome import Verdict as Verdict
+from ._outcome import classify_exceptions as classify_exceptions
+from ._outcome import is_cancellation as is_cancellation
+from ._pipeline import Pipeline as Pipeline
+from ._strategies._base import Strategy as Strategy
+from ._strategies.retry import Retry as Retry
+from ._strategies.retry import retry_after_hint as retry_after_hint
+from ._strategies.timeout import Timeout as Timeout
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Backoff",
+    "Cancelled",
+    "Classifier",
+    "Clock",
+    "DeadlineExceeded",
+    "Event",
+    "Jitter",
+    "Listener",
+    "Outcome",
+    "Pipeline",
+    "Rejected",
+    "Retry",
+    "RetryGaveUp",
+    "RetryScheduled",
+    "Scope",
+    "StalwartError",
+    "Strategy",
+    "SystemClock",
+    "Timeout",
+    "TimeoutExpired",
+    "Verdict",
+    "add_listener",
+    "asleep",
+    "bind",
+    "cancel_scope",
+    "carry_context",
+    "check",
+    "classify_exceptions",
+    "current_deadline",
+    "deadline",
+    "is_cancellation",
+    "log_event",
+    "move_on_after",
+    "remaining",
+    "remove_listener",
+    "retry_after_hint",
+    "sleep",
+    "start_thread",
+    "use_clock",
+    "value",
+    "values",
+]
+
+# Show the public path in reprs, docs and tracebacks (stalwart.Retry, not stalwart._...).
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("stalwart._"):
+        try:
+            _obj.__module__ = "stalwart"
+        except (AttributeError, TypeError):  # aliases such as Jitter carry no module
+            pass
+del _name, _obj

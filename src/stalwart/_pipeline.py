@@ -1,0 +1,135 @@
+"""Pipeline: strategies composed outermost first, with sync and async entry points."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, final, overload
+
+from ._strategies._base import Runner, Strategy, invoke
+from ._strategies.retry import Retry
+from ._strategies.timeout import Timeout
+
+__all__ = ["Pipeline"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@final
+class Pipeline:
+    """Strategies around a call, outermost first, as in Polly:
+
+    ```python
+    pipeline = stalwart.Pipeline(
+        stalwart.Timeout(total=10.0),
+        stalwart.Retry(on=ConnectionError, max_attempts=3),
+        stalwart.Timeout(per_attempt=2.0),
+    )
+    user = pipeline.call(fetch_user, 42)              # sync
+    user = await pipeline.acall(afetch_user, 42)      # async (asyncio or trio)
+
+    @pipeline                                         # keeps signature and sync/async kind
+    def fetch_user(uid: int) -> User: ...
+    ```
+
+    A pipeline is immutable, thread-safe, and validated when built:
+
+    - at most one `Retry` (retrying at several layers multiplies the load);
+    - `Timeout(total=...)` outside the `Retry`, `Timeout(per_attempt=...)` inside it;
+    - no per-attempt timeout longer than a total one.
+
+    `Pipeline()` with no strategies just calls the function.
+    """
+
+    __slots__ = ("_runner", "strategies")
+
+    def __init__(self, *strategies: Strategy) -> None:
+        for position, strategy in enumerate(strategies):
+            if not isinstance(strategy, Strategy):
+                raise TypeError(
+                    f"Pipeline takes stalwart strategies; argument {position} is {strategy!r}"
+                )
+        _validate(strategies)
+        self.strategies: tuple[Strategy, ...] = strategies
+        runner: Runner = invoke
+        for strategy in reversed(strategies):
+            runner = strategy._bind(runner)
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"Pipeline({', '.join(repr(strategy) for strategy in self.strategies)})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        return self.strategies == other.strategies
+
+    def __hash__(self) -> int:
+        return hash(self.strategies)
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(*args, **kwargs)` through the pipeline and return its result."""
+        return self._runner.call(fn, args, kwargs)  # type: ignore[no-any-return]
+
+    async def acall(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await `fn(*args, **kwargs)` through the pipeline and return its result."""
+        return await self._runner.acall(fn, args, kwargs)  # type: ignore[no-any-return]
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, T]]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        """Decorate `fn` so every call goes through the pipeline."""
+        runner = self._runner
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await runner.acall(fn, args, kwargs)
+
+            return run_async
+
+        @functools.wraps(fn)
+        def run_sync(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return runner.call(fn, args, kwargs)
+
+        return run_sync
+
+
+def _validate(strategies: tuple[Strategy, ...]) -> None:
+    retries = [i for i, strategy in enumerate(strategies) if isinstance(strategy, Retry)]
+    if len(retries) > 1:
+        raise ValueError(
+            "a pipeline takes at most one Retry: retrying at several layers multiplies "
+            f"the load on the callee (Retry at positions {retries})"
+        )
+    retry_at = retries[0] if retries else None
+    timeouts = [(i, s) for i, s in enumerate(strategies) if isinstance(s, Timeout)]
+    for position, timeout in timeouts:
+        if timeout.total is not None and retry_at is not None and position > retry_at:
+            raise ValueError(
+                f"Timeout(total={timeout.total:g}) is inside the Retry, where it would bound "
+                "each attempt: put it before the Retry, or use per_attempt="
+            )
+        if timeout.per_attempt is not None and (retry_at is None or position < retry_at):
+            raise ValueError(
+                f"Timeout(per_attempt={timeout.per_attempt:g}) needs a Retry before it "
+                "(outside it); to bound the whole call use total="
+            )
+    totals = [t.total for _, t in timeouts if t.total is not None]
+    for _, timeout in timeouts:
+        per_attempt = timeout.per_attempt
+        if per_attempt is not None and totals and per_attempt > min(totals):
+            raise ValueError(
+                f"Timeout(per_attempt={per_attempt:g}) is longer than "
+                f"Timeout(total={min(totals):g}): an attempt can never use it all"
+            )

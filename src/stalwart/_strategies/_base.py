@@ -1,0 +1,92 @@
+"""What every strategy has in common: how it is bound into a pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+__all__ = ["Runner", "Strategy", "invoke", "options_repr"]
+
+
+class Runner(Protocol):
+    """One layer of a built pipeline: runs `fn(*args, **kwargs)` through what is inside it."""
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any: ...
+
+    async def acall(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any: ...
+
+
+class Strategy(ABC):
+    """A resilience strategy: an immutable options object that a `Pipeline` binds.
+
+    Binding happens once, when the pipeline is built: the strategy returns a runner that
+    wraps the runner inside it. Runners hold the sync and async drivers; the decisions
+    they act on live in I/O-free code beside them.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def _bind(self, inner: Runner) -> Runner:
+        """Return this strategy's runner wrapped around `inner`."""
+
+
+def options_repr(options: object) -> str:
+    """`Name(field=value, ...)` listing only the fields that differ from their defaults."""
+    parts = []
+    for item in dataclasses.fields(options):  # type: ignore[arg-type]
+        if not item.init or not item.repr:
+            continue
+        current = getattr(options, item.name)
+        if item.default is not dataclasses.MISSING:
+            default = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            default = item.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if current is default or (default is not dataclasses.MISSING and current == default):
+            continue
+        parts.append(f"{item.name}={_show(current)}")
+    return f"{type(options).__name__}({', '.join(parts)})"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, type):
+        return value.__qualname__
+    if isinstance(value, tuple) and value and all(isinstance(v, type) for v in value):
+        return f"({', '.join(v.__qualname__ for v in value)}{',' if len(value) == 1 else ''})"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return str(value.__qualname__)
+    return repr(value)
+class _Invoke:
+    """The innermost runner: calls the user's function, checking its sync or async kind."""
+
+    __slots__ = ()
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        result = fn(*args, **kwargs)
+        if type(result) is types.CoroutineType:
+            result.close()
+            raise TypeError(f"{fn!r} is async: run it with `await pipeline.acall(...)`")
+        return result
+
+    async def acall(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        awaitable = fn(*args, **kwargs)
+        if not inspect.isawaitable(awaitable):
+            raise TypeError(f"{fn!r} is not async: run it with `pipeline.call(...)`")
+        return await awaitable
+
+
+invoke: Runner = _Invoke()

@@ -1,0 +1,146 @@
+"""Timeout: bound one attempt (`per_attempt`) or the whole call (`total`).
+
+A timeout is a deadline scope around what is inside it: async code is cancelled at
+expiry; sync code is bounded cooperatively (every stalwart operation inside clips
+itself to the deadline and checks it before starting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, final
+
+from .. import _context
+from .._clock import current_clock
+from .._context import Context, Scope, deadline_error
+from .._events import TimeoutExpired, emit
+from .._exceptions import DeadlineExceeded
+from ._base import Runner, Strategy, options_repr
+
+__all__ = ["Timeout"]
+
+
+def _positive_seconds(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value <= 0 or math.isinf(value):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Timeout(Strategy):
+    """Bound the time of what runs inside it; give exactly one of the two:
+
+    ```python
+    stalwart.Pipeline(
+        stalwart.Timeout(total=10.0),        # outside the Retry: every attempt and wait
+        stalwart.Retry(on=ConnectionError),
+        stalwart.Timeout(per_attempt=2.0),   # inside the Retry: each attempt on its own
+    )
+    ```
+
+    - `total`: seconds for the whole call, retries and backoff included. Place it before
+      (outside) the `Retry`.
+    - `per_attempt`: seconds for each attempt. Place it after (inside) the `Retry`; an
+      attempt that runs out raises `DeadlineExceeded`, which the Retry always retries
+      while the total allows.
+
+    Both must be finite and > 0; there is no default. A timeout never extends an
+    enclosing deadline, only shortens it. At expiry the call raises `DeadlineExceeded`
+    (a builtin `TimeoutError`): at once in async code, and at the next stalwart check in
+    sync code, where a call that finishes late without passing one keeps its result.
+    """
+
+    per_attempt: float | None = None
+    total: float | None = None
+    name: str = "timeout"
+
+    def __post_init__(self) -> None:
+        per_attempt = _positive_seconds("per_attempt", self.per_attempt)
+        total = _positive_seconds("total", self.total)
+        if (per_attempt is None) == (total is None):
+            raise TypeError("Timeout needs exactly one of per_attempt= or total=")
+        object.__setattr__(self, "per_attempt", per_attempt)
+        object.__setattr__(self, "total", total)
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+
+    @property
+    def kind(self) -> Literal["per_attempt", "total"]:
+        """`"per_attempt"` or `"total"`."""
+        return "total" if self.total is not None else "per_attempt"
+
+    @property
+    def seconds(self) -> float:
+        """The timeout, whichever kind it is."""
+        seconds = self.total if self.total is not None else self.per_attempt
+        assert seconds is not None
+        return seconds
+
+    def replace(self, **changes: Any) -> Timeout:
+        """A copy with some options changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    __repr__ = options_repr
+
+    def _bind(self, inner: Runner) -> Runner:
+        return _TimeoutRunner(self, inner)
+
+
+@final
+class _TimeoutRunner:
+    __slots__ = ("_inner", "_seconds", "_timeout")
+
+    def __init__(self, timeout: Timeout, inner: Runner) -> None:
+        self._timeout = timeout
+        self._seconds = timeout.seconds
+        self._inner = inner
+
+    def _expired(self, error: DeadlineExceeded, own_deadline: float) -> None:
+        if error.deadline >= own_deadline:
+            emit(TimeoutExpired(
+                strategy=self._timeout.name, timeout=self._seconds, kind=self._timeout.kind
+            ))
+            if error.timeout is None:
+                error.timeout = self._seconds
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        parent = _context.current()
+        now = current_clock().monotonic()
+        token = parent.token
+        if token is not None and token.origin is not None:
+            raise _context.cancelled_error(token)
+        if now >= parent.deadline:
+            raise deadline_error(parent.deadline)
+        own_deadline = now + self._seconds
+        if own_deadline >= parent.deadline:
+            # The enclosing deadline is tighter; this timeout adds nothing to enforce.
+            return self._inner.call(fn, args, kwargs)
+        reset = _context.set_current(Context(own_deadline, token, parent.values))
+        try:
+            return self._inner.call(fn, args, kwargs)
+        except DeadlineExceeded as error:
+            self._expired(error, own_deadline)
+            raise
+        finally:
+            _context.reset_current(reset)
+
+    async def acall(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> Any:
+        scope = Scope(self._seconds, quiet=False)
+        try:
+            async with scope:
+                return await self._inner.acall(fn, args, kwargs)
+        except DeadlineExceeded as error:
+            self._expired(error, scope._own_deadline)
+            raise

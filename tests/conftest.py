@@ -1,0 +1,22 @@
+"""Shared fixtures: async tests run on asyncio and on trio, time is virtual by default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stalwart.testing import FakeClock
+
+
+@pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every `@pytest.mark.anyio` test on both backends."""
+    return str(request.param)
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """A FakeClock installed for the test: every stalwart wait is instant and repeatable."""
+    with FakeClock() as fake:
+        yield fake
