@@ -5,7 +5,7 @@ Deadlines and cancellation that flow through the whole call tree (Go's
 `Pipeline`, for sync code, asyncio and trio.
 """
 
-from __future__ import annotations
+from contextlib import suppress as _suppress
 
 from ._backoff import Backoff as Backoff
 from ._backoff import Jitter as Jitter
@@ -99,8 +99,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("stalwart._"):
-        try:
+        with _suppress(AttributeError, TypeError):  # aliases such as Jitter have no module
             _obj.__module__ = "stalwart"
-        except (AttributeError, TypeError):  # aliases such as Jitter carry no module
-            pass
-del _name, _obj
+del _name, _obj, _suppress

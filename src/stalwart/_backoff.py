@@ -54,7 +54,9 @@ class Backoff:
     | `"equal"` | `t/2 + U(0, t/2)` | [t/2, t] |
     | `"none"` | `t` | t |
     | r (0 < r ≤ 1) | `t · (1 + r · U(−1, 1))` | [t(1−r), t(1+r)] |
-    | `"decorrelated"` | `min(cap, U(base, 3 · previous))`, previous starting at base | [base, min(cap, 3·previous)] |
+    | `"decorrelated"` | `min(cap, U(base, 3·previous))` | [base, min(cap, 3·previous)] |
+
+    (`previous` is the delay before; it starts at `base`.)
 
     Decorrelated jitter ignores the kind's growth formula: it grows by itself, as in
     Brooker's "Exponential Backoff and Jitter". Full jitter is the default because it
@@ -108,7 +110,11 @@ class Backoff:
 
     @classmethod
     def exponential(
-        cls, *, base: float = 0.1, cap: float = 10.0, multiplier: float = 2.0,
+        cls,
+        *,
+        base: float = 0.1,
+        cap: float = 10.0,
+        multiplier: float = 2.0,
         jitter: Jitter = "full",
     ) -> Backoff:
         """`min(cap, base · multiplier^(n−1))`, then jitter; defaults 0.1 s, 10 s, ×2, full."""
@@ -116,12 +122,19 @@ class Backoff:
 
     @classmethod
     def linear(
-        cls, *, base: float = 0.1, step: float | None = None, cap: float = 10.0,
+        cls,
+        *,
+        base: float = 0.1,
+        step: float | None = None,
+        cap: float = 10.0,
         jitter: Jitter = "full",
     ) -> Backoff:
         """`min(cap, base + step · (n−1))`, then jitter; `step` defaults to `base`."""
         return cls(
-            kind="linear", base=base, step=base if step is None else step, cap=cap,
+            kind="linear",
+            base=base,
+            step=base if step is None else step,
+            cap=cap,
             jitter=jitter,
         )
 

@@ -14,6 +14,7 @@ cancellation before it starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import math
 import sys
@@ -406,10 +407,8 @@ def _loop_caller() -> Callable[[Callable[[], None]], None]:
         if threading.get_ident() == loop_thread:
             callback()
         else:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop has nothing to cancel
                 schedule(callback)
-            except RuntimeError:  # the loop already closed: nothing left to cancel
-                pass
 
     return call_in_loop
 

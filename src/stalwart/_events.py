@@ -139,7 +139,7 @@ def add_listener(listener: Listener) -> Callable[[], None]:
 
 
 def remove_listener(listener: Listener) -> None:
-    """Stop sending events to `listener` (`stalwart.log_event` included); unknown ones are ignored."""
+    """Stop sending events to `listener` (`stalwart.log_event` too); unknown ones are ignored."""
     global _listeners
     with _lock:
         remaining = list(_listeners)

@@ -38,7 +38,10 @@ class DeadlineExceeded(StalwartError, TimeoutError):
     """
 
     def __init__(
-        self, message: str = "deadline exceeded", *, deadline: float = math.inf,
+        self,
+        message: str = "deadline exceeded",
+        *,
+        deadline: float = math.inf,
         timeout: float | None = None,
     ) -> None:
         super().__init__(message)

@@ -124,15 +124,17 @@ def classify_exceptions(
     that ran out of its time) is `TIMEOUT`; exceptions matched by `on` are `TRANSIENT`
     (`TIMEOUT` if they are `TimeoutError`s); everything else is `FATAL`.
     """
-    if isinstance(on, type) or isinstance(on, tuple):
+    if isinstance(on, type | tuple):
         types = on if isinstance(on, tuple) else (on,)
         for kind in types:
-            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            candidate: object = kind
+            if not (isinstance(candidate, type) and issubclass(candidate, BaseException)):
                 raise TypeError(f"on must name exception types, got {kind!r}")
 
-        def matches(exception: BaseException) -> bool:
+        def match_types(exception: BaseException) -> bool:
             return isinstance(exception, types)
 
+        matches: Callable[[BaseException], bool] = match_types
     elif callable(on):
         matches = on
     else:

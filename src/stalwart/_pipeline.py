@@ -73,9 +73,7 @@ class Pipeline:
         """Run `fn(*args, **kwargs)` through the pipeline and return its result."""
         return self._runner.call(fn, args, kwargs)  # type: ignore[no-any-return]
 
-    async def acall(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+    async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await `fn(*args, **kwargs)` through the pipeline and return its result."""
         return await self._runner.acall(fn, args, kwargs)  # type: ignore[no-any-return]
 

@@ -21,7 +21,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import final
@@ -95,7 +95,7 @@ class FakeClock:
         self._timers: list[_Timer] = []
         self._async_sleepers: list[_AsyncSleeper] = []
         self._sync_sleepers = 0
-        self._installs: list[Iterator[Clock]] = []
+        self._installs: list[AbstractContextManager[Clock]] = []
 
     def __repr__(self) -> str:
         return f"<FakeClock now={self._now:g} autojump={self._autojump} seed={self._seed}>"

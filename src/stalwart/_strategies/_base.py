@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["Runner", "Strategy", "invoke", "options_repr"]
+__all__ = ["Runner", "Strategy", "check_name", "invoke", "options_repr"]
 
 
 class Runner(Protocol):
@@ -39,6 +39,12 @@ class Strategy(ABC):
         """Return this strategy's runner wrapped around `inner`."""
 
 
+def check_name(name: object) -> None:
+    """Strategy names appear in events and notes: they must be non-empty strings."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+
+
 def options_repr(options: object) -> str:
     """`Name(field=value, ...)` listing only the fields that differ from their defaults."""
     parts = []
@@ -66,14 +72,14 @@ def _show(value: object) -> str:
     if callable(value) and hasattr(value, "__qualname__"):
         return str(value.__qualname__)
     return repr(value)
+
+
 class _Invoke:
     """The innermost runner: calls the user's function, checking its sync or async kind."""
 
     __slots__ = ()
 
-    def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         result = fn(*args, **kwargs)
         if type(result) is types.CoroutineType:
             result.close()

@@ -19,7 +19,7 @@ from .._clock import current_clock
 from .._context import Context, deadline_error
 from .._events import RetryGaveUp, RetryScheduled, emit
 from .._outcome import Classifier, Outcome, Verdict, classify_exceptions
-from ._base import Runner, Strategy, options_repr
+from ._base import Runner, Strategy, check_name, options_repr
 
 __all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
 
@@ -153,8 +153,7 @@ class Retry(Strategy):
             raise TypeError(f"max_hint must be a number of seconds, got {self.max_hint!r}")
         if not (self.max_hint >= 0 and math.isfinite(self.max_hint)):
             raise ValueError(f"max_hint must be a finite number >= 0, got {self.max_hint!r}")
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_name(self.name)
 
     @property
     def max_retries(self) -> int:
@@ -228,30 +227,49 @@ class _RetryRunner:
         self._checks_results = retry.classify is not None
 
     def _next(
-        self, attempt: int, verdict: Verdict, outcome: Outcome[Any], previous: float,
+        self,
+        attempt: int,
+        verdict: Verdict,
+        outcome: Outcome[Any],
+        previous: float,
         ctx: Context,
     ) -> Wait | Stop:
         clock = current_clock()
         remaining = ctx.deadline - clock.monotonic()
         step = self._retry.plan(
-            attempt=attempt, verdict=verdict, outcome=outcome, previous_delay=previous,
-            remaining=remaining, sample=clock.random(),
+            attempt=attempt,
+            verdict=verdict,
+            outcome=outcome,
+            previous_delay=previous,
+            remaining=remaining,
+            sample=clock.random(),
         )
         if isinstance(step, Wait):
-            emit(RetryScheduled(
-                strategy=self._retry.name, attempt=attempt, delay=step.delay, verdict=verdict,
-                exception=outcome.exception, hinted=step.hinted,
-            ))
+            emit(
+                RetryScheduled(
+                    strategy=self._retry.name,
+                    attempt=attempt,
+                    delay=step.delay,
+                    verdict=verdict,
+                    exception=outcome.exception,
+                    hinted=step.hinted,
+                )
+            )
         return step
 
     def _finish(self, attempt: int, verdict: Verdict, outcome: Outcome[Any], stop: Stop) -> Any:
         exception = outcome.exception
         name = self._retry.name
         if stop.reason is not None:
-            emit(RetryGaveUp(
-                strategy=name, attempts=attempt, reason=stop.reason, verdict=verdict,
-                exception=exception,
-            ))
+            emit(
+                RetryGaveUp(
+                    strategy=name,
+                    attempts=attempt,
+                    reason=stop.reason,
+                    verdict=verdict,
+                    exception=exception,
+                )
+            )
             if exception is not None:
                 exception.add_note(
                     f"stalwart: {name} gave up after {attempt} attempt(s): {stop.reason}"
@@ -263,9 +281,7 @@ class _RetryRunner:
             )
         return outcome.unwrap()
 
-    def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         ctx = _context.current()
         clock = current_clock()
         inner = self._inner

@@ -18,7 +18,7 @@ from .._clock import current_clock
 from .._context import Context, Scope, deadline_error
 from .._events import TimeoutExpired, emit
 from .._exceptions import DeadlineExceeded
-from ._base import Runner, Strategy, options_repr
+from ._base import Runner, Strategy, check_name, options_repr
 
 __all__ = ["Timeout"]
 
@@ -69,8 +69,7 @@ class Timeout(Strategy):
             raise TypeError("Timeout needs exactly one of per_attempt= or total=")
         object.__setattr__(self, "per_attempt", per_attempt)
         object.__setattr__(self, "total", total)
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_name(self.name)
 
     @property
     def kind(self) -> Literal["per_attempt", "total"]:
@@ -105,15 +104,15 @@ class _TimeoutRunner:
 
     def _expired(self, error: DeadlineExceeded, own_deadline: float) -> None:
         if error.deadline >= own_deadline:
-            emit(TimeoutExpired(
-                strategy=self._timeout.name, timeout=self._seconds, kind=self._timeout.kind
-            ))
+            emit(
+                TimeoutExpired(
+                    strategy=self._timeout.name, timeout=self._seconds, kind=self._timeout.kind
+                )
+            )
             if error.timeout is None:
                 error.timeout = self._seconds
 
-    def call(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         parent = _context.current()
         now = current_clock().monotonic()
         token = parent.token
