@@ -75,11 +75,9 @@ class SystemClock:
     def __repr__(self) -> str:
         return "SystemClock()"
 
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> float:
-        return time.time()
+    # The C functions themselves, not wrappers: strategies read the clock on every call.
+    monotonic = staticmethod(time.monotonic)
+    wall = staticmethod(time.time)
 
     def random(self) -> float:
         return self._random.random()

@@ -74,6 +74,9 @@ def _show(value: object) -> str:
     return repr(value)
 
 
+_COROUTINE = types.CoroutineType
+
+
 class _Invoke:
     """The innermost runner: calls the user's function, checking its sync or async kind."""
 
@@ -81,7 +84,7 @@ class _Invoke:
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         result = fn(*args, **kwargs)
-        if type(result) is types.CoroutineType:
+        if type(result) is _COROUTINE:
             result.close()
             raise TypeError(f"{fn!r} is async: run it with `await pipeline.acall(...)`")
         return result

@@ -24,6 +24,7 @@ from ._base import Runner, Strategy, check_name, options_repr
 __all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
 
 _SUCCESS: Final = Verdict.SUCCESS
+_INF: Final = math.inf
 
 
 def retry_after_hint(outcome: Outcome[Any]) -> float | None:
@@ -208,11 +209,12 @@ class Retry(Strategy):
         return _RetryRunner(self, inner)
 
 
-def _check_start(ctx: Context, now: float) -> None:
+def _check_start(ctx: Context) -> None:
+    """Cooperative enforcement: no attempt starts once the context is cancelled or expired."""
     token = ctx.token
     if token is not None and token.origin is not None:
         raise _context.cancelled_error(token)
-    if now >= ctx.deadline:
+    if ctx.deadline != _INF and current_clock().monotonic() >= ctx.deadline:
         raise deadline_error(ctx.deadline)
 
 
@@ -283,12 +285,11 @@ class _RetryRunner:
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         ctx = _context.current()
-        clock = current_clock()
         inner = self._inner
         attempt = 1
         previous = self._retry.backoff.base
         while True:
-            _check_start(ctx, clock.monotonic())
+            _check_start(ctx)
             try:
                 result = inner.call(fn, args, kwargs)
             except Exception as exc:
@@ -311,12 +312,11 @@ class _RetryRunner:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
         ctx = _context.current()
-        clock = current_clock()
         inner = self._inner
         attempt = 1
         previous = self._retry.backoff.base
         while True:
-            _check_start(ctx, clock.monotonic())
+            _check_start(ctx)
             try:
                 result = await inner.acall(fn, args, kwargs)
             except Exception as exc:
@@ -331,7 +331,7 @@ class _RetryRunner:
             step = self._next(attempt, verdict, outcome, previous, ctx)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
-            await clock.asleep(step.delay)
+            await current_clock().asleep(step.delay)
             previous = step.delay
             attempt += 1
 
