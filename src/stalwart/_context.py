@@ -349,6 +349,8 @@ class Scope:
                 else:
                     self._disarm.append(timer.cancel)
         except BaseException:
+            if self._anyio_scope is not None:
+                self._anyio_scope.__exit__(None, None, None)
             self._leave()
             raise
         return self
