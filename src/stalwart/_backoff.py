@@ -22,10 +22,17 @@ _JITTER_NAMES = ("full", "equal", "decorrelated", "none")
 _Kind = Literal["constant", "linear", "exponential"]
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _seconds(name: str, value: object, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value):
+    if not _finite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
@@ -80,7 +87,7 @@ class Backoff:
         _seconds("step", self.step)
         if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, int | float):
             raise TypeError(f"multiplier must be a number, got {self.multiplier!r}")
-        if not (math.isfinite(self.multiplier) and self.multiplier >= 1):
+        if not (_finite(self.multiplier) and self.multiplier >= 1):
             raise ValueError(f"multiplier must be >= 1, got {self.multiplier!r}")
         jitter = self.jitter
         if isinstance(jitter, str):
@@ -96,9 +103,26 @@ class Backoff:
             raise ValueError("decorrelated jitter needs base > 0: it grows from base")
 
     def __repr__(self) -> str:
+        named = self._named_repr()
+        if named is not None:
+            return named
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in ("kind", "base", "cap", "multiplier", "step", "jitter")
+        )
+        return f"Backoff({fields})"
+
+    def _named_repr(self) -> str | None:
+        """The named-constructor spelling, when it rebuilds exactly this backoff."""
         if self.kind == "constant":
+            if self.cap != self.base or self.multiplier != 2.0 or self.step != 0.0:
+                return None
             extra = "" if self.jitter == "none" else f", jitter={self.jitter!r}"
             return f"Backoff.constant({self.base!r}{extra})"
+        if (self.kind == "linear" and self.multiplier != 2.0) or (
+            self.kind == "exponential" and self.step != 0.0
+        ):
+            return None
         args = [f"base={self.base!r}"]
         if self.kind == "linear":
             args.append(f"step={self.step!r}")
@@ -141,6 +165,7 @@ class Backoff:
     @classmethod
     def constant(cls, delay: float = 0.1, *, jitter: Jitter = "none") -> Backoff:
         """The same `delay` before every retry (no jitter unless asked for)."""
+        _seconds("delay", delay)
         return cls(kind="constant", base=delay, cap=delay, jitter=jitter)
 
     def replace(self, **changes: object) -> Backoff:
@@ -153,10 +178,12 @@ class Backoff:
             return self.base
         if self.kind == "linear":
             return min(self.cap, self.base + self.step * (retry - 1))
-        if self.base == 0:
-            return 0.0
+        if self.base == 0 or self.multiplier == 1:
+            return min(self.cap, self.base)
         exponent = retry - 1
-        if self.multiplier > 1 and exponent > math.log(self.cap / self.base, self.multiplier):
+        # Compared in logarithms: cap / base itself can overflow for tiny bases.
+        steps_to_cap = (math.log(self.cap) - math.log(self.base)) / math.log(self.multiplier)
+        if self.multiplier > 1 and exponent > steps_to_cap:
             return self.cap  # also keeps multiplier ** exponent from overflowing
         return min(self.cap, self.base * self.multiplier**exponent)
 

@@ -49,7 +49,12 @@ class DeadlineExceeded(StalwartError, TimeoutError):
         self.timeout = timeout
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_deadline_exceeded, (str(self), self.deadline, self.timeout))
+        # The instance dict carries notes and anything else attached along the way.
+        return (
+            _rebuild_deadline_exceeded,
+            (str(self), self.deadline, self.timeout),
+            self.__dict__,
+        )
 
 
 def _rebuild_deadline_exceeded(
