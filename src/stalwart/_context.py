@@ -371,9 +371,11 @@ class Scope:
     ) -> bool:
         assert self._anyio_scope is not None
         self._active = False
-        swallowed = self._anyio_scope.__exit__(exc_type, exc, tb)
+        # Only `cancelled_caught` says the scope stopped its own cancellation: trio's
+        # __exit__ also returns True on a plain, exception-free exit.
+        self._anyio_scope.__exit__(exc_type, exc, tb)
         self._leave()
-        if swallowed or self._anyio_scope.cancelled_caught:
+        if self._anyio_scope.cancelled_caught:
             token = self._token
             if token is not None and token.origin is not None:
                 error: BaseException = cancelled_error(token)

@@ -52,11 +52,20 @@ class Pipeline:
                     f"Pipeline takes stalwart strategies; argument {position} is {strategy!r}"
                 )
         _validate(strategies)
-        self.strategies: tuple[Strategy, ...] = strategies
         runner: Runner = invoke
         for strategy in reversed(strategies):
             runner = strategy._bind(runner)
-        self._runner = runner
+        object.__setattr__(self, "strategies", strategies)
+        object.__setattr__(self, "_runner", runner)
+
+    strategies: tuple[Strategy, ...]
+    _runner: Runner
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Pipeline is immutable; build a new one instead of setting {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Pipeline is immutable; {name} cannot be deleted")
 
     def __repr__(self) -> str:
         return f"Pipeline({', '.join(repr(strategy) for strategy in self.strategies)})"

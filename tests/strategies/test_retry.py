@@ -97,7 +97,8 @@ class Throttled(Exception):
 
 
 def test_default_makes_three_attempts(clock: FakeClock) -> None:
-    """By default an always-failing function is called exactly 3 times (attempts count the first call)."""
+    """By default an always-failing function is called exactly 3 times (attempts count the first
+    call)."""
     fn = Failing()
     with pytest.raises(ConnectionError):
         Pipeline(Retry(on=ConnectionError)).call(fn)
@@ -138,7 +139,8 @@ async def test_async_max_attempts_counts_the_first_call(
 def test_give_up_reraises_the_last_exception_with_a_note(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """On giving up the last exception object comes out unchanged, noted with why and after how many attempts."""
+    """On giving up the last exception object comes out unchanged, noted with why and after how many
+    attempts."""
     fn = Failing()
     with pytest.raises(ConnectionError) as excinfo:
         Pipeline(Retry(on=ConnectionError)).call(fn)
@@ -169,7 +171,8 @@ def test_give_up_emits_retry_gave_up(clock: FakeClock, events: list[stalwart.Eve
 def test_retry_scheduled_events_carry_attempts_and_delays(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """Each retry emits RetryScheduled with the failed attempt's number and the delay before the next."""
+    """Each retry emits RetryScheduled with the failed attempt's number and the delay before the
+    next."""
     fn = Failing()
     with pytest.raises(ConnectionError):
         Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(0.5))).call(fn)
@@ -210,7 +213,8 @@ def test_success_after_failures_returns_the_value(
 def test_virtual_time_equals_sum_of_scheduled_delays(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """The time slept is the sum of the scheduled delays, each within the default backoff's bounds."""
+    """The time slept is the sum of the scheduled delays, each within the default backoff's
+    bounds."""
     fn = Failing(failures=4)
     assert Pipeline(Retry(on=ConnectionError, max_attempts=5)).call(fn) == "ok"
     delays = [event.delay for event in scheduled(events)]
@@ -235,7 +239,8 @@ def test_constant_backoff_waits_exactly_its_delay(
 async def test_async_success_sleeps_the_scheduled_delays(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """In async code, success after failures returns the value after sleeping the scheduled delays."""
+    """In async code, success after failures returns the value after sleeping the scheduled
+    delays."""
     fn = AsyncFailing(failures=2)
     pipeline = Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(1.0)))
     assert await pipeline.acall(fn) == "ok"
@@ -249,7 +254,7 @@ async def test_async_success_sleeps_the_scheduled_delays(
 
 def test_retry_without_on_or_classify_is_a_type_error() -> None:
     """There is no retry-everything default: `Retry()` raises TypeError."""
-    with pytest.raises(TypeError, match="on=.*classify="):
+    with pytest.raises(TypeError, match=r"on=.*classify="):
         Retry()
 
 
@@ -271,7 +276,8 @@ def test_unmatched_exception_is_raised_after_one_call(clock: FakeClock) -> None:
 
 
 def test_on_predicate_decides_what_is_retried(clock: FakeClock) -> None:
-    """`on=` may be a predicate over the exception: matching ones are retried, others raised at once."""
+    """`on=` may be a predicate over the exception: matching ones are retried, others raised at
+    once."""
     retry = Retry(on=lambda exc: "again" in str(exc))
     again = Failing(make=lambda: RuntimeError("try again"))
     with pytest.raises(RuntimeError):
@@ -359,7 +365,8 @@ def test_classify_sees_exceptions_too(clock: FakeClock) -> None:
 
 
 def test_exception_classified_success_is_still_raised(clock: FakeClock) -> None:
-    """An exception a classifier calls SUCCESS (not a failure) still comes out: it is never swallowed."""
+    """An exception a classifier calls SUCCESS (not a failure) still comes out: it is never
+    swallowed."""
     fn = Failing(make=lambda: LookupError("not found"))
     with pytest.raises(LookupError, match="not found"):
         Pipeline(Retry(classify=lambda outcome: Verdict.SUCCESS)).call(fn)
@@ -382,16 +389,17 @@ async def test_async_exception_classified_success_is_still_raised(clock: FakeClo
     "make",
     [
         pytest.param(lambda: Cancelled("stop"), id="stalwart.Cancelled"),
-        pytest.param(lambda: KeyboardInterrupt(), id="KeyboardInterrupt"),
-        pytest.param(lambda: asyncio.CancelledError(), id="asyncio.CancelledError"),
+        pytest.param(KeyboardInterrupt, id="KeyboardInterrupt"),
+        pytest.param(asyncio.CancelledError, id="asyncio.CancelledError"),
     ],
 )
 def test_cancellation_is_never_retried(
     clock: FakeClock, events: list[stalwart.Event], make: Callable[[], BaseException]
 ) -> None:
-    """Cancellation raised by the call is raised after one call, even with `on=BaseException`, without a note."""
+    """Cancellation raised by the call is raised after one call, even with `on=BaseException`,
+    without a note."""
     fn = Failing(make=make)
-    with pytest.raises(BaseException) as excinfo:  # noqa: PT011
+    with pytest.raises(BaseException) as excinfo:
         Pipeline(Retry(on=BaseException)).call(fn)
     assert excinfo.value is fn.raised[0]
     assert fn.calls == 1
@@ -401,7 +409,8 @@ def test_cancellation_is_never_retried(
 
 
 def test_cancelled_is_never_retried_whatever_classify_says(clock: FakeClock) -> None:
-    """Even a classifier that calls everything TRANSIENT does not get `stalwart.Cancelled` retried."""
+    """Even a classifier that calls everything TRANSIENT does not get `stalwart.Cancelled`
+    retried."""
     fn = Failing(make=lambda: Cancelled("stop"))
     with pytest.raises(Cancelled):
         Pipeline(Retry(classify=lambda outcome: Verdict.TRANSIENT)).call(fn)
@@ -412,7 +421,8 @@ def test_cancelled_is_never_retried_whatever_classify_says(clock: FakeClock) -> 
 async def test_async_cancelling_the_scope_during_an_attempt_stops_at_once(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """Cancelling the surrounding anyio scope during an attempt ends the call with no further attempt."""
+    """Cancelling the surrounding anyio scope during an attempt ends the call with no further
+    attempt."""
     calls: list[int] = []
     finished: list[object] = []
 
@@ -437,7 +447,8 @@ async def test_async_cancelling_the_scope_during_an_attempt_stops_at_once(
 async def test_async_cancelling_the_scope_during_the_backoff_sleep_stops_at_once(
     events: list[stalwart.Event],
 ) -> None:
-    """Cancelling the surrounding anyio scope during the backoff sleep ends the call without another attempt."""
+    """Cancelling the surrounding anyio scope during the backoff sleep ends the call without another
+    attempt."""
     fn = AsyncFailing()
     pipeline = Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(5.0)))
     with FakeClock(autojump=False) as clock:
@@ -457,23 +468,23 @@ async def test_async_cancelling_the_scope_during_the_backoff_sleep_stops_at_once
 
 @pytest.mark.anyio
 async def test_async_stalwart_cancel_scope_during_backoff_raises_cancelled() -> None:
-    """`scope.cancel()` of a stalwart cancel scope during an async backoff sleep ends the call with Cancelled."""
+    """`scope.cancel()` of a stalwart cancel scope during an async backoff sleep ends the call with
+    Cancelled."""
     fn = AsyncFailing()
     pipeline = Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(5.0)))
-    with FakeClock(autojump=False) as clock:
-        with pytest.raises(Cancelled):
-            async with stalwart.cancel_scope() as scope:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(pipeline.acall, fn)
-                    while clock.sleepers < 1:
-                        await anyio.lowlevel.checkpoint()
-                    scope.cancel()
-        assert clock.monotonic() == 0.0
+    with FakeClock(autojump=False) as clock, pytest.raises(Cancelled):
+        async with stalwart.cancel_scope() as scope, anyio.create_task_group() as group:
+            group.start_soon(pipeline.acall, fn)
+            while clock.sleepers < 1:
+                await anyio.lowlevel.checkpoint()
+            scope.cancel()
+    assert clock.monotonic() == 0.0
     assert fn.calls == 1
 
 
 def test_scope_cancel_from_another_thread_wakes_the_backoff_sleep() -> None:
-    """`scope.cancel()` from another thread wakes a sync backoff sleep at once; the call ends with Cancelled."""
+    """`scope.cancel()` from another thread wakes a sync backoff sleep at once; the call ends with
+    Cancelled."""
     fn = Failing()
     pipeline = Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(1.0)))
     outcome: list[BaseException | object] = []
@@ -516,7 +527,8 @@ def test_already_cancelled_scope_makes_no_attempt(clock: FakeClock) -> None:
 def test_retry_stops_when_the_next_sleep_would_overrun_the_deadline(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """Under a 1 s deadline with 0.6 s waits the retry stops after 2 attempts, re-raising the last exception."""
+    """Under a 1 s deadline with 0.6 s waits the retry stops after 2 attempts, re-raising the last
+    exception."""
     fn = Failing()
     pipeline = Pipeline(Retry(on=ConnectionError, backoff=Backoff.constant(0.6)))
     with pytest.raises(ConnectionError) as excinfo, stalwart.deadline(1.0):
@@ -551,7 +563,8 @@ async def test_async_retry_stops_when_the_next_sleep_would_overrun_the_deadline(
 
 
 def test_expired_deadline_never_calls_the_function(clock: FakeClock) -> None:
-    """Under an already expired deadline the function is never called and DeadlineExceeded is raised."""
+    """Under an already expired deadline the function is never called and DeadlineExceeded is
+    raised."""
     fn = Failing(failures=0)
     with pytest.raises(DeadlineExceeded), stalwart.deadline(0):
         Pipeline(Retry(on=ConnectionError)).call(fn)
@@ -707,7 +720,8 @@ def test_plan_stops_with_a_reason_at_max_attempts() -> None:
 
 
 def test_plan_stops_when_the_delay_reaches_the_remaining_time() -> None:
-    """`plan` answers Stop when the delay is at or beyond the remaining time, and Wait just below it."""
+    """`plan` answers Stop when the delay is at or beyond the remaining time, and Wait just below
+    it."""
     retry = Retry(on=ConnectionError, backoff=Backoff.constant(1.0))
     for remaining in (1.0, 0.5, 0.0):
         step = plan(retry, remaining=remaining)
@@ -719,7 +733,8 @@ def test_plan_stops_when_the_delay_reaches_the_remaining_time() -> None:
 
 @pytest.mark.parametrize(("sample", "expected"), [(0.0, 0.0), (0.999, 0.1998)])
 def test_plan_waits_with_the_backoff_delay(sample: float, expected: float) -> None:
-    """`plan` answers Wait with the backoff's delay for the given sample (full jitter of 0.2 s on retry 2)."""
+    """`plan` answers Wait with the backoff's delay for the given sample (full jitter of 0.2 s on
+    retry 2)."""
     step = plan(Retry(on=ConnectionError), attempt=2, sample=sample)
     assert isinstance(step, Wait)
     assert step.delay == pytest.approx(expected)
@@ -728,14 +743,16 @@ def test_plan_waits_with_the_backoff_delay(sample: float, expected: float) -> No
 
 
 def test_plan_uses_and_caps_hints() -> None:
-    """`plan` takes a hint from the outcome as the delay, marks it hinted and caps it at `max_hint`."""
+    """`plan` takes a hint from the outcome as the delay, marks it hinted and caps it at
+    `max_hint`."""
     retry = Retry(on=Throttled, max_hint=5)
     assert plan(retry, outcome=Outcome.of_exception(Throttled(2))) == Wait(2.0, True)
     assert plan(retry, outcome=Outcome.of_exception(Throttled(50))) == Wait(5.0, True)
 
 
 def test_plan_is_pure() -> None:
-    """`plan` gives the same answer for the same arguments, with no clock or randomness of its own."""
+    """`plan` gives the same answer for the same arguments, with no clock or randomness of its
+    own."""
     retry = Retry(on=ConnectionError)
     assert plan(retry, sample=0.3) == plan(retry, sample=0.3)
 
@@ -773,7 +790,7 @@ def test_bad_options_name_the_parameter(
 
 def test_bad_classify_names_the_parameter() -> None:
     """A non-callable `classify=` raises TypeError naming it."""
-    with pytest.raises(TypeError, match="^classify must"):
+    with pytest.raises(TypeError, match=r"^classify must"):
         Retry(classify=42)  # type: ignore[arg-type]
 
 

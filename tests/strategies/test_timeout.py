@@ -74,14 +74,15 @@ def test_timeout_needs_exactly_one_kind() -> None:
     ],
 )
 def test_bad_seconds_name_the_parameter(kind: str, value: object, error: type[Exception]) -> None:
-    """Non-positive, NaN, infinite, boolean and non-numeric seconds raise an error naming the parameter."""
+    """Non-positive, NaN, infinite, boolean and non-numeric seconds raise an error naming the
+    parameter."""
     with pytest.raises(error, match=rf"^{kind} must"):
         Timeout(**{kind: value})  # type: ignore[arg-type]
 
 
 def test_empty_name_is_rejected() -> None:
     """`name=""` raises ValueError naming `name`."""
-    with pytest.raises(ValueError, match="^name must"):
+    with pytest.raises(ValueError, match=r"^name must"):
         Timeout(total=1, name="")
 
 
@@ -109,7 +110,7 @@ def test_replace_revalidates() -> None:
     """`replace()` returns a changed copy and validates it again."""
     timeout = Timeout(total=10)
     assert timeout.replace(total=5) == Timeout(total=5)
-    with pytest.raises(ValueError, match="^total must"):
+    with pytest.raises(ValueError, match=r"^total must"):
         timeout.replace(total=0)
     with pytest.raises(TypeError, match="exactly one"):
         timeout.replace(per_attempt=1)
@@ -132,7 +133,8 @@ def test_timeout_is_frozen_and_compares_by_value() -> None:
 async def test_async_total_cancels_a_foreign_await_at_expiry(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """`Timeout(total=1)` cancels a non-stalwart await once the clock passes 1 s, raising DeadlineExceeded."""
+    """`Timeout(total=1)` cancels a non-stalwart await once the clock passes 1 s, raising
+    DeadlineExceeded."""
     outcome: list[BaseException | object] = []
 
     async def wait_forever() -> None:
@@ -163,10 +165,28 @@ async def test_async_total_cancels_a_foreign_await_at_expiry(
 
 
 @pytest.mark.anyio
+async def test_async_fast_call_returns_through_timeouts(
+    clock: FakeClock, events: list[stalwart.Event]
+) -> None:
+    """A call that finishes in time returns its value through total and per-attempt timeouts."""
+
+    async def fast(value: str) -> str:
+        await anyio.lowlevel.checkpoint()
+        return value
+
+    assert await Pipeline(Timeout(total=5)).acall(fast, "a") == "a"
+    pipeline = Pipeline(Timeout(total=5), Retry(on=ConnectionError), Timeout(per_attempt=1))
+    assert await pipeline.acall(fast, "b") == "b"
+    assert expired(events) == []
+    assert clock.monotonic() == 0.0
+
+
+@pytest.mark.anyio
 async def test_async_per_attempt_timeout_is_retried(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """A per-attempt timeout inside a Retry cancels the slow attempt, and the retry's next attempt wins."""
+    """A per-attempt timeout inside a Retry cancels the slow attempt, and the retry's next attempt
+    wins."""
     calls: list[int] = []
 
     async def slow_then_fast() -> str:
@@ -191,7 +211,8 @@ async def test_async_per_attempt_timeout_is_retried(
 async def test_async_total_ends_the_call_without_more_attempts(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """When the total runs out during an attempt the call ends with DeadlineExceeded, with no further attempt."""
+    """When the total runs out during an attempt the call ends with DeadlineExceeded, with no
+    further attempt."""
     calls: list[int] = []
 
     async def always_slow() -> None:
@@ -246,7 +267,8 @@ def test_sync_remaining_inside_a_per_attempt_timeout(clock: FakeClock) -> None:
 def test_sync_sleep_inside_is_clipped_and_retried(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """`stalwart.sleep()` inside an attempt stops at its timeout with DeadlineExceeded, which the Retry retries."""
+    """`stalwart.sleep()` inside an attempt stops at its timeout with DeadlineExceeded, which the
+    Retry retries."""
     calls: list[int] = []
 
     def slow_then_fast() -> str:
@@ -267,7 +289,8 @@ def test_sync_sleep_inside_is_clipped_and_retried(
 
 
 def test_sync_check_inside_raises_once_the_time_is_used(clock: FakeClock) -> None:
-    """`stalwart.check()` inside an attempt raises DeadlineExceeded once its time is used, and the Retry retries."""
+    """`stalwart.check()` inside an attempt raises DeadlineExceeded once its time is used, and the
+    Retry retries."""
     calls: list[int] = []
     errors: list[DeadlineExceeded] = []
 
@@ -291,7 +314,8 @@ def test_sync_check_inside_raises_once_the_time_is_used(clock: FakeClock) -> Non
 
 
 def test_sync_late_result_is_kept(clock: FakeClock, events: list[stalwart.Event]) -> None:
-    """A sync function that overruns its timeout without any stalwart check keeps its result (cooperative)."""
+    """A sync function that overruns its timeout without any stalwart check keeps its result
+    (cooperative)."""
     calls: list[int] = []
 
     def late() -> str:
@@ -306,7 +330,8 @@ def test_sync_late_result_is_kept(clock: FakeClock, events: list[stalwart.Event]
 
 
 def test_sync_enclosing_shorter_deadline_wins(clock: FakeClock) -> None:
-    """Inside a shorter enclosing deadline the function sees the outer remaining time, not `per_attempt`."""
+    """Inside a shorter enclosing deadline the function sees the outer remaining time, not
+    `per_attempt`."""
     seen: list[float] = []
 
     def look() -> str:
@@ -337,7 +362,7 @@ def test_sync_expired_enclosing_deadline_means_no_call(clock: FakeClock) -> None
     assert calls == []
 
 
-# -- the Retry and the per-attempt timeout ----------------------------------------------------------
+# -- the Retry and the per-attempt timeout ---------------------------------------------------------
 
 
 def test_per_attempt_deadline_is_retried_even_if_on_does_not_name_it(clock: FakeClock) -> None:
@@ -355,7 +380,8 @@ def test_per_attempt_deadline_is_retried_even_if_on_does_not_name_it(clock: Fake
 
 
 def test_per_attempt_deadline_is_retried_whatever_classify_says(clock: FakeClock) -> None:
-    """A per-attempt DeadlineExceeded is retried even with a `classify=` that calls every exception FATAL."""
+    """A per-attempt DeadlineExceeded is retried even with a `classify=` that calls every exception
+    FATAL."""
     calls: list[int] = []
 
     def slow_then_fast() -> str:
@@ -374,7 +400,8 @@ def test_per_attempt_deadline_is_retried_whatever_classify_says(clock: FakeClock
 def test_sync_total_deadline_ends_the_retries(
     clock: FakeClock, events: list[stalwart.Event]
 ) -> None:
-    """When the TOTAL runs out the call ends with DeadlineExceeded: no retry past the total deadline."""
+    """When the TOTAL runs out the call ends with DeadlineExceeded: no retry past the total
+    deadline."""
     calls: list[int] = []
 
     def always_slow() -> None:
@@ -398,13 +425,15 @@ def test_sync_total_deadline_ends_the_retries(
 async def test_async_per_attempt_deadline_is_retried_even_if_on_does_not_name_it(
     clock: FakeClock,
 ) -> None:
-    """In async code too, a per-attempt DeadlineExceeded is retried although `on=` names only ValueError."""
+    """In async code too, a per-attempt DeadlineExceeded is retried although `on=` names only
+    ValueError."""
     calls: list[int] = []
 
     async def slow() -> None:
         calls.append(1)
-        await anyio.Event().wait()
+        await stalwart.asleep(5)
 
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(DeadlineExceeded) as excinfo:
         await Pipeline(Retry(on=ValueError), Timeout(per_attempt=1)).acall(slow)
     assert len(calls) == 3
+    assert any("gave up after 3 attempt" in note for note in excinfo.value.__notes__)

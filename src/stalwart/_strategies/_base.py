@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["Runner", "Strategy", "check_name", "invoke", "options_repr"]
+__all__ = ["Runner", "Strategy", "WrongKind", "check_name", "invoke", "options_repr"]
 
 
 class Runner(Protocol):
@@ -77,6 +77,10 @@ def _show(value: object) -> str:
 _COROUTINE = types.CoroutineType
 
 
+class WrongKind(TypeError):
+    """A sync function given to `acall`, or an async one to `call`: a bug, never retried."""
+
+
 class _Invoke:
     """The innermost runner: calls the user's function, checking its sync or async kind."""
 
@@ -86,7 +90,7 @@ class _Invoke:
         result = fn(*args, **kwargs)
         if type(result) is _COROUTINE:
             result.close()
-            raise TypeError(f"{fn!r} is async: run it with `await pipeline.acall(...)`")
+            raise WrongKind(f"{fn!r} is async: run it with `await pipeline.acall(...)`")
         return result
 
     async def acall(
@@ -94,7 +98,7 @@ class _Invoke:
     ) -> Any:
         awaitable = fn(*args, **kwargs)
         if not inspect.isawaitable(awaitable):
-            raise TypeError(f"{fn!r} is not async: run it with `pipeline.call(...)`")
+            raise WrongKind(f"{fn!r} is not async: run it with `pipeline.call(...)`")
         return await awaitable
 
 

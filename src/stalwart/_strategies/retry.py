@@ -18,8 +18,9 @@ from .._backoff import Backoff
 from .._clock import current_clock
 from .._context import Context, deadline_error
 from .._events import RetryGaveUp, RetryScheduled, emit
-from .._outcome import Classifier, Outcome, Verdict, classify_exceptions
-from ._base import Runner, Strategy, check_name, options_repr
+from .._exceptions import DeadlineExceeded
+from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
+from ._base import Runner, Strategy, WrongKind, check_name, options_repr
 
 __all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
 
@@ -228,6 +229,19 @@ class _RetryRunner:
         self._classify = retry._classifier
         self._checks_results = retry.classify is not None
 
+    def _verdict(self, outcome: Outcome[Any], ctx: Context) -> Verdict:
+        """The classifier's verdict, except for what no classifier may overrule."""
+        exception = outcome.exception
+        if exception is not None:
+            if is_cancellation(exception):
+                return Verdict.CANCELLED
+            if isinstance(exception, WrongKind):
+                return Verdict.FATAL
+            # A deadline earlier than the retry's own came from a per-attempt timeout inside.
+            if isinstance(exception, DeadlineExceeded) and exception.deadline < ctx.deadline:
+                return Verdict.TIMEOUT
+        return self._classify(outcome)
+
     def _next(
         self,
         attempt: int,
@@ -298,9 +312,9 @@ class _RetryRunner:
                 if not self._checks_results:
                     return result
                 outcome = Outcome(result, None)
-            verdict = self._classify(outcome)
+            verdict = self._verdict(outcome, ctx)
             if verdict is _SUCCESS:
-                return outcome.result
+                return outcome.unwrap()
             step = self._next(attempt, verdict, outcome, previous, ctx)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
@@ -325,9 +339,9 @@ class _RetryRunner:
                 if not self._checks_results:
                     return result
                 outcome = Outcome(result, None)
-            verdict = self._classify(outcome)
+            verdict = self._verdict(outcome, ctx)
             if verdict is _SUCCESS:
-                return outcome.result
+                return outcome.unwrap()
             step = self._next(attempt, verdict, outcome, previous, ctx)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
