@@ -212,9 +212,12 @@ def test_move_on_after_that_does_not_expire_leaves_cancelled_caught_false(
 
 def test_move_on_after_does_not_swallow_an_outer_deadline(clock: FakeClock) -> None:
     """An outer, shorter deadline's DeadlineExceeded passes through an inner `move_on_after`."""
-    with pytest.raises(stalwart.DeadlineExceeded), stalwart.deadline(1):
-        with stalwart.move_on_after(5) as inner:
-            stalwart.sleep(10)
+    with (
+        pytest.raises(stalwart.DeadlineExceeded),
+        stalwart.deadline(1),
+        stalwart.move_on_after(5) as inner,
+    ):
+        stalwart.sleep(10)
     assert not inner.cancelled_caught
     assert clock.monotonic() == 1.0
 
@@ -231,9 +234,11 @@ def test_move_on_after_does_not_swallow_a_deadline_exceeded_it_did_not_cause(
     clock: FakeClock,
 ) -> None:
     """A DeadlineExceeded raised by other code while the scope's own deadline is far away passes."""
-    with pytest.raises(stalwart.DeadlineExceeded, match="upstream"):
-        with stalwart.move_on_after(10) as scope:
-            raise stalwart.DeadlineExceeded("upstream reported a deadline")
+    with (
+        pytest.raises(stalwart.DeadlineExceeded, match="upstream"),
+        stalwart.move_on_after(10) as scope,
+    ):
+        raise stalwart.DeadlineExceeded("upstream reported a deadline")
     assert not scope.cancelled_caught
 
 
@@ -265,9 +270,8 @@ def test_move_on_after_swallows_its_own_cancel(clock: FakeClock) -> None:
 def test_a_scope_can_be_entered_only_once(clock: FakeClock) -> None:
     """Entering a scope a second time, after or during its first use, raises RuntimeError."""
     scope = stalwart.deadline(1)
-    with scope:
-        with pytest.raises(RuntimeError, match="once"), scope:
-            pass
+    with scope, pytest.raises(RuntimeError, match="once"), scope:
+        pass
     with pytest.raises(RuntimeError, match="once"), scope:
         pass
 
@@ -568,11 +572,10 @@ async def test_async_move_on_after_in_time_leaves_cancelled_caught_false(
 async def test_async_outer_shorter_deadline_propagates_out_of_inner_move_on_after(
     clock: FakeClock,
 ) -> None:
-    """An outer, shorter async deadline comes out of an inner `move_on_after` as DeadlineExceeded."""
+    """An outer, shorter async deadline leaves an inner `move_on_after` as DeadlineExceeded."""
     with pytest.raises(stalwart.DeadlineExceeded) as caught:
-        async with stalwart.deadline(1):
-            async with stalwart.move_on_after(5) as inner:
-                await stalwart.asleep(10)
+        async with stalwart.deadline(1), stalwart.move_on_after(5) as inner:
+            await stalwart.asleep(10)
     assert not inner.cancelled_caught
     assert clock.monotonic() == 1.0
     assert caught.value.deadline == 1.0
@@ -583,9 +586,8 @@ async def test_async_outer_move_on_after_swallows_expiry_inside_a_longer_deadlin
     clock: FakeClock,
 ) -> None:
     """An outer, shorter async `move_on_after` swallows the expiry seen inside a longer deadline."""
-    async with stalwart.move_on_after(1) as outer:
-        async with stalwart.deadline(5):
-            await stalwart.asleep(10)
+    async with stalwart.move_on_after(1) as outer, stalwart.deadline(5):
+        await stalwart.asleep(10)
     assert outer.cancelled_caught
     assert clock.monotonic() == 1.0
 
@@ -624,10 +626,13 @@ async def test_async_cancel_from_another_thread_cancels_any_await(clock: FakeClo
 async def test_async_cancel_of_outer_scope_cancels_inner_scopes(clock: FakeClock) -> None:
     """Cancelling an outer async scope from a thread cancels nested scopes and their awaits."""
     with pytest.raises(stalwart.Cancelled):
-        async with stalwart.cancel_scope() as outer:
-            async with stalwart.deadline(100) as middle, stalwart.move_on_after(50) as inner:
-                await anyio.to_thread.run_sync(outer.cancel)
-                await anyio.Event().wait()
+        async with (
+            stalwart.cancel_scope() as outer,
+            stalwart.deadline(100) as middle,
+            stalwart.move_on_after(50) as inner,
+        ):
+            await anyio.to_thread.run_sync(outer.cancel)
+            await anyio.Event().wait()
     assert middle.cancel_called
     assert inner.cancel_called
     assert not inner.cancelled_caught
@@ -660,7 +665,7 @@ async def test_async_cancel_wakes_a_sync_sleep_in_a_worker_thread() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["deadline", "move_on_after", "cancel_scope"])
 async def test_async_scopes_that_finish_in_time_exit_quietly(kind: str, clock: FakeClock) -> None:
-    """An async scope whose body finishes before expiry or cancel raises nothing and catches nothing."""
+    """An async scope whose body ends before expiry or cancel raises and catches nothing."""
     make = {
         "deadline": lambda: stalwart.deadline(5),
         "move_on_after": lambda: stalwart.move_on_after(5),
@@ -813,11 +818,10 @@ def test_value_of_a_missing_key_raises_key_error_naming_it() -> None:
 
 def test_bind_inside_a_deadline_keeps_the_deadline_and_cancellation(clock: FakeClock) -> None:
     """A `bind` inside a deadline scope keeps that deadline and the scope's cancellation."""
-    with stalwart.move_on_after(3) as scope:
-        with stalwart.bind(tenant="t"):
-            assert stalwart.current_deadline() == 3.0
-            scope.cancel()
-            stalwart.check()
+    with stalwart.move_on_after(3) as scope, stalwart.bind(tenant="t"):
+        assert stalwart.current_deadline() == 3.0
+        scope.cancel()
+        stalwart.check()
     assert scope.cancelled_caught
 
 
@@ -845,10 +849,13 @@ def test_carry_context_takes_values_and_deadline_into_an_executor(clock: FakeClo
     def read() -> tuple[float, object]:
         return stalwart.current_deadline(), stalwart.value("request_id", None)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        with stalwart.deadline(7), stalwart.bind(request_id="r1"):
-            carried = pool.submit(stalwart.carry_context(read)).result(10)
-            plain = pool.submit(read).result(10)
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        stalwart.deadline(7),
+        stalwart.bind(request_id="r1"),
+    ):
+        carried = pool.submit(stalwart.carry_context(read)).result(10)
+        plain = pool.submit(read).result(10)
     assert carried == (7.0, "r1")
     assert plain == (math.inf, None)
 

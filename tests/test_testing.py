@@ -442,7 +442,7 @@ def test_instant_retries_restores_the_previous_mode(clock: FakeClock) -> None:
     """After the block, retries wait again as before."""
     with instant_retries():
         pass
-    calls, call = flaky(2)
+    _, call = flaky(2)
     assert constant_retry().call(call) == "ok"
     assert clock.monotonic() == 10.0
 

@@ -84,7 +84,8 @@ class SystemClock:
 
     def sleep(self, seconds: float, interrupt: threading.Event) -> None:
         if seconds > 0:
-            interrupt.wait(seconds)
+            # Event.wait rejects timeouts beyond TIMEOUT_MAX (inf included): wait unbounded.
+            interrupt.wait(None if seconds >= threading.TIMEOUT_MAX else seconds)
 
     async def asleep(self, seconds: float) -> None:
         await anyio.sleep(max(seconds, 0.0))

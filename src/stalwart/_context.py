@@ -66,7 +66,8 @@ class CancelToken:
         self.event = threading.Event()
         #: the token whose `cancel()` was called, once this one is cancelled
         self.origin: CancelToken | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: a signal handler may call cancel() while this thread holds the lock.
+        self._lock = threading.RLock()
         self._callbacks: list[Callable[[], None]] = []
         self._children: set[CancelToken] = set()
         self._parent = parent
@@ -91,9 +92,8 @@ class CancelToken:
             self.origin = origin
             children = list(self._children)
             self._children.clear()
-            # Only the scope whose cancel() was called cancels its own anyio scope: an
-            # enclosing anyio scope's cancellation reaches nested ones by itself.
-            callbacks = list(self._callbacks) if origin is self else []
+            callbacks = list(self._callbacks)
+            self._callbacks.clear()
         self.event.set()
         for child in children:
             child._mark(origin)
@@ -101,9 +101,10 @@ class CancelToken:
             callback()
 
     def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call `callback` when `cancel()` is called on this token; return a remover."""
+        """Call `callback` once this token is cancelled, by its own scope or an enclosing
+        one (at once if it already is); return a function that unsubscribes it."""
         with self._lock:
-            if self.origin is not self:
+            if self.origin is None:
                 self._callbacks.append(callback)
                 return lambda: self._discard_callback(callback)
         callback()
@@ -224,6 +225,7 @@ class Scope:
     __slots__ = (
         "_active",
         "_anyio_scope",
+        "_cancel_requested",
         "_disarm",
         "_expired",
         "_own_deadline",
@@ -245,6 +247,7 @@ class Scope:
         self._own_deadline = math.inf
         self._expired = False
         self._active = False
+        self._cancel_requested = False
         #: the absolute deadline in force inside the scope (`inf` if none); set on entry
         self.deadline = math.inf
         #: True once the scope swallowed its own deadline or cancellation (quiet form only)
@@ -261,7 +264,7 @@ class Scope:
     @property
     def cancel_called(self) -> bool:
         """Whether `cancel()` was called on this scope or an enclosing one."""
-        return self._token is not None and self._token.cancelled
+        return self._cancel_requested or (self._token is not None and self._token.cancelled)
 
     def remaining(self) -> float:
         """Seconds left before this scope's deadline (`inf` if none, never below 0)."""
@@ -275,9 +278,12 @@ class Scope:
         Calling it before the scope is entered cancels the block as soon as it starts;
         calling it again, or after the scope ended, does nothing.
         """
-        if self._token is None:
-            self._token = CancelToken(None)
-        self._token.cancel()
+        # Flag first, token second; _enter does the reverse, so a cancel() racing with
+        # entry from another thread is never lost.
+        self._cancel_requested = True
+        token = self._token
+        if token is not None:
+            token.cancel()
 
     # -- entering and leaving -------------------------------------------------------
 
@@ -288,11 +294,10 @@ class Scope:
         if self._timeout is not None:
             self._own_deadline = current_clock().monotonic() + self._timeout
         self.deadline = min(parent.deadline, self._own_deadline)
-        early = self._token  # cancel() called before entry
-        self._token = CancelToken(parent.token)
-        if early is not None:
-            self._token.cancel()
-        ctx = Context(self.deadline, self._token, parent.values)
+        token = self._token = CancelToken(parent.token)
+        if self._cancel_requested:  # cancel() was called before (or during) entry
+            token.cancel()
+        ctx = Context(self.deadline, token, parent.values)
         self._reset = _current.set(ctx)
         self._active = True
         return ctx
@@ -310,7 +315,12 @@ class Scope:
     def _owns(self, exc: BaseException | None) -> bool:
         """Whether `exc` is this scope's own deadline or cancellation, to swallow or keep."""
         if isinstance(exc, DeadlineExceeded):
-            return exc.deadline >= self._own_deadline
+            # Ours only if our own deadline really passed: user code may raise its own
+            # DeadlineExceeded (with no deadline attached) long before.
+            return (
+                exc.deadline >= self._own_deadline
+                and current_clock().monotonic() >= self._own_deadline
+            )
         if isinstance(exc, Cancelled):
             return getattr(exc, "_stalwart_origin", None) is self._token
         return False
@@ -391,6 +401,18 @@ class Scope:
         return False
 
 
+def _running_trio() -> bool:
+    """Whether the current thread runs a trio event loop (trio is imported only if used)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _loop_caller() -> Callable[[Callable[[], None]], None]:
     """A function that runs a callback in the current event loop's thread, from anywhere.
 
@@ -399,12 +421,9 @@ def _loop_caller() -> Callable[[Callable[[], None]], None]:
     """
     loop_thread = threading.get_ident()
     schedule: Callable[[Callable[[], None]], object]
-    trio = sys.modules.get("trio")
-    try:
-        if trio is None:
-            raise RuntimeError
-        schedule = trio.lowlevel.current_trio_token().run_sync_soon
-    except RuntimeError:
+    if _running_trio():
+        schedule = sys.modules["trio"].lowlevel.current_trio_token().run_sync_soon
+    else:
         schedule = asyncio.get_running_loop().call_soon_threadsafe
 
     def call_in_loop(callback: Callable[[], None]) -> None:
@@ -481,9 +500,43 @@ def sleep(seconds: float) -> None:
 
 
 async def asleep(seconds: float) -> None:
-    """Sleep in async code on the stalwart clock; enclosing scopes cancel it like any await."""
+    """Sleep in async code on the stalwart clock, with the same rules as `sleep`.
+
+    Enclosing async scopes cancel it like any await; it also honours the deadline and
+    cancellation of a sync scope that encloses the event loop (a loop run in a thread
+    started inside the scope).
+    """
     seconds = _check_seconds("seconds", seconds)
-    await current_clock().asleep(seconds)
+    ctx = _current.get()
+    token = ctx.token
+    if token is not None and token.origin is not None:
+        raise cancelled_error(token)
+    left = ctx.deadline - current_clock().monotonic()
+    if left <= 0:
+        raise deadline_error(ctx.deadline)
+    await cancellable_asleep(ctx, min(seconds, left))
+    if seconds >= left:
+        raise deadline_error(ctx.deadline)
+
+
+async def cancellable_asleep(ctx: Context, seconds: float) -> None:
+    """Sleep `seconds` on the clock; end with `Cancelled` as soon as `ctx` is cancelled."""
+    token = ctx.token
+    if token is not None and token.origin is not None:
+        raise cancelled_error(token)
+    clock = current_clock()
+    if token is None:
+        await clock.asleep(seconds)
+        return
+    call_in_loop = _loop_caller()
+    with anyio.CancelScope() as scope:
+        unsubscribe = token.on_cancel(lambda: call_in_loop(scope.cancel))
+        try:
+            await clock.asleep(seconds)
+        finally:
+            unsubscribe()
+    if token.origin is not None:
+        raise cancelled_error(token)
 
 
 # -- request values -------------------------------------------------------------------

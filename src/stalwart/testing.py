@@ -16,6 +16,7 @@ def test_my_service():
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import math
@@ -30,7 +31,7 @@ import anyio
 import anyio.lowlevel
 
 from ._clock import Clock, seeded_random, use_clock
-from ._context import _loop_caller
+from ._context import _loop_caller, _running_trio
 from ._strategies.retry import TestingMode, set_testing_mode
 
 __all__ = ["FakeClock", "instant_retries"]
@@ -46,7 +47,7 @@ class _Timer:
         self.callback = None
 
 
-@dataclass(order=True, slots=True)
+@dataclass(order=True, slots=True, unsafe_hash=True)
 class _AsyncSleeper:
     wake: float
     seq: int
@@ -94,6 +95,8 @@ class FakeClock:
         self._seq = itertools.count()
         self._timers: list[_Timer] = []
         self._async_sleepers: list[_AsyncSleeper] = []
+        # Sleepers a jump has woken that have not run yet: no jump until they have.
+        self._woken: set[_AsyncSleeper] = set()
         self._sync_sleepers = 0
         self._installs: list[AbstractContextManager[Clock]] = []
 
@@ -114,6 +117,8 @@ class FakeClock:
     def sleep(self, seconds: float, interrupt: threading.Event) -> None:
         if seconds <= 0 or interrupt.is_set():
             return
+        # An endless sleep never jumps (time would reach infinity): it waits for its interrupt.
+        autojump = self._autojump and math.isfinite(seconds)
         with self._lock:
             wake = self._now + seconds
             self._sync_sleepers += 1
@@ -123,7 +128,7 @@ class FakeClock:
                 with self._lock:
                     if self._now >= wake:
                         return
-                    if not self._autojump:
+                    if not autojump:
                         # A short real wait: the interrupt is an Event we cannot join.
                         self._moved.wait(0.001)
                         continue
@@ -138,31 +143,37 @@ class FakeClock:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
-        event = anyio.Event()
         call_in_loop = _loop_caller()
+
+        def wake_up() -> None:
+            call_in_loop(sleeper.event.set)
+
         with self._lock:
-            sleeper = _AsyncSleeper(
-                self._now + seconds, next(self._seq), lambda: call_in_loop(event.set), event
-            )
+            sleeper = _AsyncSleeper(self._now + seconds, next(self._seq), wake_up, anyio.Event())
             heapq.heappush(self._async_sleepers, sleeper)
             self._moved.notify_all()
+        autojump = self._autojump and math.isfinite(seconds)
         try:
-            # Let the other ready tasks run (and register earlier sleeps) before jumping.
-            await anyio.lowlevel.checkpoint()
             while self._now < sleeper.wake:
-                if self._autojump and self._earliest_sleeper() is sleeper:
+                if autojump:
+                    # Time moves only once every other task is blocked, as with trio's
+                    # MockClock: ready tasks run (and register earlier sleeps) first.
+                    await _wait_all_other_tasks_blocked(lambda: self._is_earliest(sleeper))
                     with self._lock:
+                        my_turn = self._async_sleepers[0] is sleeper and not self._woken
                         target = sleeper.wake
                         if self._timers:
                             target = min(target, self._timers[0].when)
-                    # Stop at each timer on the way and let the cancellation it may have
-                    # caused (a deadline scope expiring) reach this task.
-                    self._jump_to(target)
-                    await anyio.lowlevel.checkpoint()
-                    continue
+                    if my_turn:
+                        # Stop at each timer on the way and let the cancellation it may
+                        # have caused (a deadline scope expiring) reach this task.
+                        self._jump_to(target)
+                        await anyio.lowlevel.checkpoint()
+                        continue
                 await sleeper.event.wait()
-                sleeper.event = anyio.Event()
-                event = sleeper.event
+                with self._lock:
+                    sleeper.event = anyio.Event()
+                    self._woken.discard(sleeper)
             await anyio.lowlevel.checkpoint()
         finally:
             self._forget(sleeper)
@@ -222,10 +233,15 @@ class FakeClock:
         with self._lock:
             while self._async_sleepers and self._async_sleepers[0].wake <= self._now:
                 woken.append(heapq.heappop(self._async_sleepers))
+            self._woken.update(woken)
             self._moved.notify_all()
         for sleeper in woken:
             sleeper.wake_up()
         self._nudge_earliest()
+
+    def _is_earliest(self, sleeper: _AsyncSleeper) -> bool:
+        with self._lock:
+            return bool(self._async_sleepers) and self._async_sleepers[0] is sleeper
 
     def _earliest_sleeper(self) -> _AsyncSleeper | None:
         with self._lock:
@@ -233,6 +249,7 @@ class FakeClock:
 
     def _forget(self, sleeper: _AsyncSleeper) -> None:
         with self._lock:
+            self._woken.discard(sleeper)
             if sleeper in self._async_sleepers:
                 self._async_sleepers.remove(sleeper)
                 heapq.heapify(self._async_sleepers)
@@ -261,6 +278,28 @@ class FakeClock:
         tb: TracebackType | None,
     ) -> None:
         self._installs.pop().__exit__(exc_type, exc, tb)
+
+
+async def _wait_all_other_tasks_blocked(still_needed: Callable[[], bool]) -> None:
+    """Return once every other task of the event loop is blocked, on trio or asyncio,
+    or as soon as `still_needed()` turns false (another sleeper took the lead)."""
+    if _running_trio():
+        import trio.testing
+
+        await trio.testing.wait_all_tasks_blocked()
+        return
+    # anyio's own version polls with real 0.1 s sleeps; this one only yields.
+    this = asyncio.current_task()
+    while still_needed():
+        await anyio.lowlevel.checkpoint()
+        for task in asyncio.all_tasks():
+            if task is this:
+                continue
+            waiter = getattr(task, "_fut_waiter", None)
+            if waiter is None or waiter.done():
+                break  # a task that is ready to run: let it
+        else:
+            return
 
 
 @contextmanager

@@ -345,7 +345,7 @@ class _RetryRunner:
             step = self._next(attempt, verdict, outcome, previous, ctx)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
-            await current_clock().asleep(step.delay)
+            await _context.cancellable_asleep(ctx, step.delay)
             previous = step.delay
             attempt += 1
 
