@@ -10,10 +10,15 @@ Exception
       ├── DeadlineExceeded         the context's deadline passed (also a builtin TimeoutError)
       ├── Cancelled                a cancel scope around the call was cancelled
       └── Rejected                 a strategy refused to run the call at all
+           ├── CircuitOpen         the circuit breaker is open (retry_after)
+           ├── BulkheadFull        no concurrency slot (and no room to wait) was free
+           ├── RateLimited         the rate limiter has no token (retry_after)
+           ├── Throttled           adaptive throttling shed the call locally
+           └── RetryBudgetExhausted  the retry budget has no retry left to spend
 ```
 
-Later strategies add their refusals under `Rejected` (an open circuit, a full bulkhead,
-a rate limit, a spent retry budget), each carrying what a caller needs to react.
+Every `Rejected` carries `retry_after` (seconds, or None when unknown): a caller, or an
+outer `Retry`, can wait that long before trying again.
 Misuse (a negative timeout, an unknown option) raises the builtin `ValueError` or
 `TypeError`, naming the parameter, never a `StalwartError`.
 """
@@ -22,7 +27,17 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Cancelled", "DeadlineExceeded", "Rejected", "StalwartError"]
+__all__ = [
+    "BulkheadFull",
+    "Cancelled",
+    "CircuitOpen",
+    "DeadlineExceeded",
+    "RateLimited",
+    "Rejected",
+    "RetryBudgetExhausted",
+    "StalwartError",
+    "Throttled",
+]
 
 
 class StalwartError(Exception):
@@ -72,4 +87,52 @@ class Cancelled(StalwartError):
 
 
 class Rejected(StalwartError):
-    """A strategy refused to run the call; the call itself never started."""
+    """A strategy refused to run the call; the call itself never started.
+
+    `retry_after` is how many seconds until the strategy would likely accept a call
+    again (None when it cannot tell); `key` is the partition that refused (None when the
+    strategy is not partitioned).
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, key: object = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.key = key
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_rejected,
+            (type(self), str(self), self.retry_after, self.key),
+            self.__dict__,
+        )
+
+
+def _rebuild_rejected(
+    cls: type[Rejected], message: str, retry_after: float | None, key: object
+) -> Rejected:
+    return cls(message, retry_after=retry_after, key=key)
+
+
+class CircuitOpen(Rejected):
+    """The circuit breaker is open (or its half-open probes are all taken).
+
+    `retry_after` is the time left until it lets a probe through.
+    """
+
+
+class BulkheadFull(Rejected):
+    """The bulkhead had no free slot, and no room (or no time) to wait for one."""
+
+
+class RateLimited(Rejected):
+    """The rate limiter had no token; `retry_after` is when the next one arrives."""
+
+
+class Throttled(Rejected):
+    """Adaptive throttling rejected the call locally: the callee is refusing too much."""
+
+
+class RetryBudgetExhausted(Rejected):
+    """The retry budget has no retry left to spend for this destination."""

@@ -6,10 +6,20 @@ import dataclasses
 import inspect
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Protocol, TypeAlias
 
-__all__ = ["Runner", "Strategy", "WrongKind", "check_name", "invoke", "options_repr"]
+__all__ = [
+    "KeyFunction",
+    "check_key",
+    "partition_key",
+    "Runner",
+    "Strategy",
+    "WrongKind",
+    "check_name",
+    "invoke",
+    "options_repr",
+]
 
 
 class Runner(Protocol):
@@ -37,6 +47,23 @@ class Strategy(ABC):
     @abstractmethod
     def _bind(self, inner: Runner) -> Runner:
         """Return this strategy's runner wrapped around `inner`."""
+
+
+#: Picks a strategy's partition from the call's own arguments: it is called with the same
+#: `*args, **kwargs` as the protected function (e.g. `key=lambda request: request.url.host`).
+KeyFunction: TypeAlias = Callable[..., Hashable]
+
+
+def partition_key(
+    key: KeyFunction | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Hashable:
+    """The partition of one call: `None` (the only partition) when there is no key function."""
+    return None if key is None else key(*args, **kwargs)
+
+
+def check_key(key: object) -> None:
+    if key is not None and not callable(key):
+        raise TypeError(f"key must be a function of the call's arguments, got {key!r}")
 
 
 def check_name(name: object) -> None:

@@ -1,0 +1,72 @@
+"""A bounded, thread-safe map from partition keys to state objects."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from typing import Generic, TypeVar, final
+
+__all__ = ["DEFAULT_MAX_PARTITIONS", "Partitions"]
+
+S = TypeVar("S")
+
+#: Enough for every upstream a service talks to; small enough that random keys cannot
+#: grow memory without limit.
+DEFAULT_MAX_PARTITIONS = 1024
+
+
+@final
+class Partitions(Generic[S]):
+    """One state object per key, created on first use, least recently used evicted.
+
+    The lock is held only to find or create an entry, never while a call runs. An
+    evicted partition starts afresh if its key comes back: for a breaker that means
+    closed, for a budget full. `max_size` must be >= 1.
+    """
+
+    __slots__ = ("_create", "_entries", "_lock", "max_size")
+
+    def __init__(self, create: Callable[[Hashable], S], *, max_size: int) -> None:
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            raise ValueError(f"max_partitions must be an int >= 1, got {max_size!r}")
+        self._create = create
+        self._entries: OrderedDict[Hashable, S] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_size = max_size
+
+    def __repr__(self) -> str:
+        return f"<Partitions {len(self._entries)}/{self.max_size}>"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def get(self, key: Hashable) -> S:
+        """The state for `key`, created if new, marked most recently used."""
+        entries = self._entries
+        with self._lock:
+            state = entries.get(key)
+            if state is not None:
+                entries.move_to_end(key)
+                return state
+            state = entries[key] = self._create(key)
+            if len(entries) > self.max_size:
+                entries.popitem(last=False)
+            return state
+
+    def peek(self, key: Hashable) -> S | None:
+        """The state for `key` if it exists, without creating it or touching its age."""
+        return self._entries.get(key)
+
+    def keys(self) -> Iterator[Hashable]:
+        """A snapshot of the keys, oldest first."""
+        with self._lock:
+            return iter(list(self._entries))
+
+    def clear(self) -> None:
+        """Forget every partition."""
+        with self._lock:
+            self._entries.clear()
