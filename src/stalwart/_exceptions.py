@@ -95,7 +95,11 @@ class Rejected(StalwartError):
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, key: object = None
+        self,
+        message: str = "a stalwart strategy rejected the call",
+        *,
+        retry_after: float | None = None,
+        key: object = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -11,14 +11,14 @@ from typing import Any, Protocol, TypeAlias
 
 __all__ = [
     "KeyFunction",
-    "check_key",
-    "partition_key",
     "Runner",
     "Strategy",
     "WrongKind",
+    "check_key",
     "check_name",
     "invoke",
     "options_repr",
+    "partition_key",
 ]
 
 
