@@ -10,7 +10,7 @@ import stalwart
 import stalwart.testing
 
 #: Classes meant for extension or subclassing by stalwart itself.
-OPEN_CLASSES = {"Clock", "Event", "Strategy", "StalwartError", "Rejected"}
+OPEN_CLASSES = {"Clock", "Event", "StateStore", "Strategy", "StalwartError", "Rejected"}
 
 
 def test_all_is_sorted_and_complete() -> None:

@@ -34,42 +34,62 @@ from ._events import TimeoutExpired as TimeoutExpired
 from ._events import add_listener as add_listener
 from ._events import log_event as log_event
 from ._events import remove_listener as remove_listener
+from ._exceptions import BulkheadFull as BulkheadFull
 from ._exceptions import Cancelled as Cancelled
+from ._exceptions import CircuitOpen as CircuitOpen
 from ._exceptions import DeadlineExceeded as DeadlineExceeded
+from ._exceptions import RateLimited as RateLimited
 from ._exceptions import Rejected as Rejected
+from ._exceptions import RetryBudgetExhausted as RetryBudgetExhausted
 from ._exceptions import StalwartError as StalwartError
+from ._exceptions import Throttled as Throttled
 from ._outcome import Classifier as Classifier
 from ._outcome import Outcome as Outcome
 from ._outcome import Verdict as Verdict
 from ._outcome import classify_exceptions as classify_exceptions
 from ._outcome import is_cancellation as is_cancellation
 from ._pipeline import Pipeline as Pipeline
+from ._state.store import MemoryStore as MemoryStore
+from ._state.store import StateStore as StateStore
 from ._strategies._base import Strategy as Strategy
 from ._strategies.retry import Retry as Retry
 from ._strategies.retry import retry_after_hint as retry_after_hint
+from ._strategies.retry_budget import RetryBudget as RetryBudget
+from ._strategies.retry_budget import RetryBudgetExhaustedEvent as RetryBudgetExhaustedEvent
+from ._strategies.retry_budget import RetryBudgetStatistics as RetryBudgetStatistics
 from ._strategies.timeout import Timeout as Timeout
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Backoff",
+    "BulkheadFull",
     "Cancelled",
+    "CircuitOpen",
     "Classifier",
     "Clock",
     "DeadlineExceeded",
     "Event",
     "Jitter",
     "Listener",
+    "MemoryStore",
     "Outcome",
     "Pipeline",
+    "RateLimited",
     "Rejected",
     "Retry",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "RetryBudgetExhaustedEvent",
+    "RetryBudgetStatistics",
     "RetryGaveUp",
     "RetryScheduled",
     "Scope",
     "StalwartError",
+    "StateStore",
     "Strategy",
     "SystemClock",
+    "Throttled",
     "Timeout",
     "TimeoutExpired",
     "Verdict",

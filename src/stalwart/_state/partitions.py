@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar, final
 
+from .._validation import check_int
+
 __all__ = ["DEFAULT_MAX_PARTITIONS", "Partitions"]
 
 S = TypeVar("S")
@@ -28,8 +30,7 @@ class Partitions(Generic[S]):
     __slots__ = ("_create", "_entries", "_lock", "max_size")
 
     def __init__(self, create: Callable[[Hashable], S], *, max_size: int) -> None:
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-            raise ValueError(f"max_partitions must be an int >= 1, got {max_size!r}")
+        check_int("max_partitions", max_size, minimum=1)
         self._create = create
         self._entries: OrderedDict[Hashable, S] = OrderedDict()
         self._lock = threading.Lock()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import final
 
+from .._validation import check_int, check_number
+
 __all__ = ["RollingWindow"]
 
 
@@ -23,11 +25,8 @@ class RollingWindow:
     __slots__ = ("_counts", "_head", "_span", "buckets", "fields", "length")
 
     def __init__(self, *, length: float, buckets: int, fields: int) -> None:
-        if not (isinstance(length, int | float) and math.isfinite(length) and length > 0):
-            raise ValueError(f"window must be a finite number of seconds > 0, got {length!r}")
-        if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
-            raise ValueError(f"buckets must be an int >= 1, got {buckets!r}")
-        self.length = float(length)
+        self.length = check_number("window", length, above=0)
+        check_int("buckets", buckets, minimum=1)
         self.buckets = buckets
         self.fields = fields
         self._span = self.length / buckets

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
@@ -21,6 +21,7 @@ from .._events import RetryGaveUp, RetryScheduled, emit
 from .._exceptions import DeadlineExceeded
 from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
+from .retry_budget import RetryBudget
 
 __all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
 
@@ -109,6 +110,8 @@ class Retry(Strategy):
     - `backoff=Backoff.exponential()`: base 0.1 s, ×2, cap 10 s, full jitter.
     - `hint=retry_after_hint`: reads a server's delay hint from an outcome (`None` for
       none). A hint replaces the backoff delay and is capped at `max_hint=60.0` seconds.
+    - `budget=None`: a `RetryBudget` every retry must withdraw from first; when it is
+      spent the retry stops as if its attempts had run out.
     - `name="retry"`: how events and notes name this strategy.
 
     The retry never starts a sleep that would end at or after the context's deadline:
@@ -128,6 +131,7 @@ class Retry(Strategy):
     backoff: Backoff = field(default_factory=Backoff.exponential)
     hint: Callable[[Outcome[Any]], float | None] | None = retry_after_hint
     max_hint: float = 60.0
+    budget: RetryBudget | None = None
     name: str = "retry"
     _classifier: Classifier = field(init=False, repr=False, compare=False)
 
@@ -155,6 +159,8 @@ class Retry(Strategy):
             raise TypeError(f"max_hint must be a number of seconds, got {self.max_hint!r}")
         if not (self.max_hint >= 0 and math.isfinite(self.max_hint)):
             raise ValueError(f"max_hint must be a finite number >= 0, got {self.max_hint!r}")
+        if self.budget is not None and not isinstance(self.budget, RetryBudget):
+            raise TypeError(f"budget must be a stalwart.RetryBudget, got {self.budget!r}")
         check_name(self.name)
 
     @property
@@ -221,10 +227,11 @@ def _check_start(ctx: Context) -> None:
 
 @final
 class _RetryRunner:
-    __slots__ = ("_checks_results", "_classify", "_inner", "_retry")
+    __slots__ = ("_budget", "_checks_results", "_classify", "_inner", "_retry")
 
     def __init__(self, retry: Retry, inner: Runner) -> None:
         self._retry = retry
+        self._budget = retry.budget
         self._inner = inner
         self._classify = retry._classifier
         self._checks_results = retry.classify is not None
@@ -249,6 +256,7 @@ class _RetryRunner:
         outcome: Outcome[Any],
         previous: float,
         ctx: Context,
+        budget_key: Hashable,
     ) -> Wait | Stop:
         clock = current_clock()
         remaining = ctx.deadline - clock.monotonic()
@@ -260,6 +268,9 @@ class _RetryRunner:
             remaining=remaining,
             sample=clock.random(),
         )
+        budget = self._budget
+        if isinstance(step, Wait) and budget is not None and not budget.try_withdraw(budget_key):
+            return Stop(f"the retry budget {budget.name!r} is spent for {budget_key!r}")
         if isinstance(step, Wait):
             emit(
                 RetryScheduled(
@@ -302,6 +313,11 @@ class _RetryRunner:
         inner = self._inner
         attempt = 1
         previous = self._retry.backoff.base
+        budget = self._budget
+        budget_key: Hashable = None
+        if budget is not None:
+            budget_key = budget.key_of(args, kwargs)
+            budget.deposit(budget_key)
         while True:
             _check_start(ctx)
             try:
@@ -315,7 +331,7 @@ class _RetryRunner:
             verdict = self._verdict(outcome, ctx)
             if verdict is _SUCCESS:
                 return outcome.unwrap()
-            step = self._next(attempt, verdict, outcome, previous, ctx)
+            step = self._next(attempt, verdict, outcome, previous, ctx, budget_key)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
             _wait(ctx, step.delay, attempt, outcome)
@@ -329,6 +345,11 @@ class _RetryRunner:
         inner = self._inner
         attempt = 1
         previous = self._retry.backoff.base
+        budget = self._budget
+        budget_key: Hashable = None
+        if budget is not None:
+            budget_key = budget.key_of(args, kwargs)
+            budget.deposit(budget_key)
         while True:
             _check_start(ctx)
             try:
@@ -342,7 +363,7 @@ class _RetryRunner:
             verdict = self._verdict(outcome, ctx)
             if verdict is _SUCCESS:
                 return outcome.unwrap()
-            step = self._next(attempt, verdict, outcome, previous, ctx)
+            step = self._next(attempt, verdict, outcome, previous, ctx, budget_key)
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
             await _context.cancellable_asleep(ctx, step.delay)
