@@ -52,6 +52,13 @@ from ._pipeline import Pipeline as Pipeline
 from ._state.store import MemoryStore as MemoryStore
 from ._state.store import StateStore as StateStore
 from ._strategies._base import Strategy as Strategy
+from ._strategies.adaptive_throttle import AdaptiveThrottle as AdaptiveThrottle
+from ._strategies.adaptive_throttle import AdaptiveThrottleStatistics as AdaptiveThrottleStatistics
+from ._strategies.adaptive_throttle import ThrottleRejected as ThrottleRejected
+from ._strategies.chaos import Chaos as Chaos
+from ._strategies.chaos import ChaosInjected as ChaosInjected
+from ._strategies.fallback import Fallback as Fallback
+from ._strategies.fallback import FallbackUsed as FallbackUsed
 from ._strategies.retry import Retry as Retry
 from ._strategies.retry import retry_after_hint as retry_after_hint
 from ._strategies.retry_budget import RetryBudget as RetryBudget
@@ -62,14 +69,20 @@ from ._strategies.timeout import Timeout as Timeout
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AdaptiveThrottle",
+    "AdaptiveThrottleStatistics",
     "Backoff",
     "BulkheadFull",
     "Cancelled",
+    "Chaos",
+    "ChaosInjected",
     "CircuitOpen",
     "Classifier",
     "Clock",
     "DeadlineExceeded",
     "Event",
+    "Fallback",
+    "FallbackUsed",
     "Jitter",
     "Listener",
     "MemoryStore",
@@ -89,6 +102,7 @@ __all__ = [
     "StateStore",
     "Strategy",
     "SystemClock",
+    "ThrottleRejected",
     "Throttled",
     "Timeout",
     "TimeoutExpired",
