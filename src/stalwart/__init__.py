@@ -55,10 +55,18 @@ from ._strategies._base import Strategy as Strategy
 from ._strategies.adaptive_throttle import AdaptiveThrottle as AdaptiveThrottle
 from ._strategies.adaptive_throttle import AdaptiveThrottleStatistics as AdaptiveThrottleStatistics
 from ._strategies.adaptive_throttle import ThrottleRejected as ThrottleRejected
+from ._strategies.bulkhead import Bulkhead as Bulkhead
+from ._strategies.bulkhead import BulkheadRejected as BulkheadRejected
+from ._strategies.bulkhead import BulkheadStatistics as BulkheadStatistics
+from ._strategies.bulkhead import BulkheadWaited as BulkheadWaited
 from ._strategies.chaos import Chaos as Chaos
 from ._strategies.chaos import ChaosInjected as ChaosInjected
 from ._strategies.fallback import Fallback as Fallback
 from ._strategies.fallback import FallbackUsed as FallbackUsed
+from ._strategies.rate_limiter import RateLimiter as RateLimiter
+from ._strategies.rate_limiter import RateLimiterDelayed as RateLimiterDelayed
+from ._strategies.rate_limiter import RateLimiterRejected as RateLimiterRejected
+from ._strategies.rate_limiter import RateLimiterStatistics as RateLimiterStatistics
 from ._strategies.retry import Retry as Retry
 from ._strategies.retry import retry_after_hint as retry_after_hint
 from ._strategies.retry_budget import RetryBudget as RetryBudget
@@ -72,7 +80,11 @@ __all__ = [
     "AdaptiveThrottle",
     "AdaptiveThrottleStatistics",
     "Backoff",
+    "Bulkhead",
     "BulkheadFull",
+    "BulkheadRejected",
+    "BulkheadStatistics",
+    "BulkheadWaited",
     "Cancelled",
     "Chaos",
     "ChaosInjected",
@@ -89,6 +101,10 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "RateLimited",
+    "RateLimiter",
+    "RateLimiterDelayed",
+    "RateLimiterRejected",
+    "RateLimiterStatistics",
     "Rejected",
     "Retry",
     "RetryBudget",

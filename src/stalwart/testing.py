@@ -160,7 +160,11 @@ class FakeClock:
                     # MockClock: ready tasks run (and register earlier sleeps) first.
                     await _wait_all_other_tasks_blocked(lambda: self._is_earliest(sleeper))
                     with self._lock:
-                        my_turn = self._async_sleepers[0] is sleeper and not self._woken
+                        my_turn = (
+                            bool(self._async_sleepers)
+                            and self._async_sleepers[0] is sleeper
+                            and not self._woken
+                        )
                         target = sleeper.wake
                         if self._timers:
                             target = min(target, self._timers[0].when)
