@@ -80,7 +80,7 @@ def test_total_timeout_inside_the_retry_is_rejected() -> None:
 def test_per_attempt_timeout_needs_a_retry_before_it(strategies: tuple[Timeout, ...]) -> None:
     """`Timeout(per_attempt=...)` without a Retry before it is rejected, pointing to total=."""
     with pytest.raises(
-        ValueError, match=r"Timeout\(per_attempt=1\) needs a Retry before it.*total="
+        ValueError, match=r"Timeout\(per_attempt=1\) needs a Retry or Hedge before it.*total="
     ):
         Pipeline(*strategies)
 
@@ -403,3 +403,27 @@ def test_pipeline_is_thread_safe_with_instant_retries() -> None:
             thread.join(timeout=30)
     assert failures == []
     assert done == [200] * 8
+
+
+def test_retry_and_hedge_do_not_stack() -> None:
+    """A pipeline takes a Retry or a Hedge, not both: each multiplies the load."""
+    with pytest.raises(ValueError, match="at most one Retry or Hedge"):
+        Pipeline(stalwart.Hedge(delay=0.1), Retry(on=ConnectionError))
+
+
+def test_per_attempt_timeout_may_sit_inside_a_hedge() -> None:
+    """Timeout(per_attempt=...) is accepted after a Hedge, as after a Retry."""
+    Pipeline(Timeout(total=5), stalwart.Hedge(delay=0.5), Timeout(per_attempt=1))
+
+
+@pytest.mark.parametrize(
+    ("hedges", "delay", "total"),
+    [pytest.param(5, 1.0, 3.0, id="beyond"), pytest.param(3, 1.0, 3.0, id="at-the-total")],
+)
+def test_hedges_scheduled_past_the_total_are_refused(
+    hedges: int, delay: float, total: float
+) -> None:
+    """max_hedges × delay must stay below the total timeout, or the last hedges never start."""
+    with pytest.raises(ValueError, match=r"Hedge\(max_hedges=.*Timeout\(total="):
+        Pipeline(Timeout(total=total), stalwart.Hedge(delay=delay, max_hedges=hedges))
+    Pipeline(Timeout(total=total), stalwart.Hedge(delay=delay, max_hedges=2))

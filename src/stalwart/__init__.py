@@ -63,6 +63,11 @@ from ._strategies.chaos import Chaos as Chaos
 from ._strategies.chaos import ChaosInjected as ChaosInjected
 from ._strategies.fallback import Fallback as Fallback
 from ._strategies.fallback import FallbackUsed as FallbackUsed
+from ._strategies.hedge import Hedge as Hedge
+from ._strategies.hedge import HedgeBudgetExhausted as HedgeBudgetExhausted
+from ._strategies.hedge import HedgeStarted as HedgeStarted
+from ._strategies.hedge import HedgeWon as HedgeWon
+from ._strategies.hedge import LatencyPercentile as LatencyPercentile
 from ._strategies.rate_limiter import RateLimiter as RateLimiter
 from ._strategies.rate_limiter import RateLimiterDelayed as RateLimiterDelayed
 from ._strategies.rate_limiter import RateLimiterRejected as RateLimiterRejected
@@ -95,7 +100,12 @@ __all__ = [
     "Event",
     "Fallback",
     "FallbackUsed",
+    "Hedge",
+    "HedgeBudgetExhausted",
+    "HedgeStarted",
+    "HedgeWon",
     "Jitter",
+    "LatencyPercentile",
     "Listener",
     "MemoryStore",
     "Outcome",

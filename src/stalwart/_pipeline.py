@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, final, overload
 
 from ._strategies._base import Runner, Strategy, invoke
+from ._strategies.hedge import Hedge
 from ._strategies.retry import Retry
 from ._strategies.timeout import Timeout
 
@@ -36,9 +38,14 @@ class Pipeline:
 
     A pipeline is immutable, thread-safe, and validated when built:
 
-    - at most one `Retry` (retrying at several layers multiplies the load);
-    - `Timeout(total=...)` outside the `Retry`, `Timeout(per_attempt=...)` inside it;
-    - no per-attempt timeout longer than a total one.
+    - at most one `Retry` or `Hedge` (retrying at several layers multiplies the load);
+    - `Timeout(total=...)` outside the `Retry`/`Hedge`, `Timeout(per_attempt=...)` inside;
+    - no per-attempt timeout longer than a total one, and no hedge scheduled to start
+      after the total timeout (`max_hedges × delay < total`).
+
+    The recommended order, outermost first: `Fallback`, `Bulkhead`/`RateLimiter`,
+    `Timeout(total=...)`, `Retry` (with a `RetryBudget`) or `Hedge`, `CircuitBreaker`,
+    `AdaptiveThrottle`, `Timeout(per_attempt=...)`, `Chaos`.
 
     `Pipeline()` with no strategies just calls the function.
     """
@@ -113,30 +120,44 @@ class Pipeline:
 
 
 def _validate(strategies: tuple[Strategy, ...]) -> None:
-    retries = [i for i, strategy in enumerate(strategies) if isinstance(strategy, Retry)]
-    if len(retries) > 1:
+    multipliers = [i for i, s in enumerate(strategies) if isinstance(s, Retry | Hedge)]
+    if len(multipliers) > 1:
+        kinds = ", ".join(f"{type(strategies[i]).__name__} at {i}" for i in multipliers)
         raise ValueError(
-            "a pipeline takes at most one Retry: retrying at several layers multiplies "
-            f"the load on the callee (Retry at positions {retries})"
+            "a pipeline takes at most one Retry or Hedge: retrying or hedging at several "
+            f"layers multiplies the load on the callee ({kinds})"
         )
-    retry_at = retries[0] if retries else None
+    layer_at = multipliers[0] if multipliers else None
+    layer = type(strategies[layer_at]).__name__ if layer_at is not None else "Retry"
     timeouts = [(i, s) for i, s in enumerate(strategies) if isinstance(s, Timeout)]
     for position, timeout in timeouts:
-        if timeout.total is not None and retry_at is not None and position > retry_at:
+        if timeout.total is not None and layer_at is not None and position > layer_at:
             raise ValueError(
-                f"Timeout(total={timeout.total:g}) is inside the Retry, where it would bound "
-                "each attempt: put it before the Retry, or use per_attempt="
+                f"Timeout(total={timeout.total:g}) is inside the {layer}, where it would "
+                f"bound each attempt: put it before the {layer}, or use per_attempt="
             )
-        if timeout.per_attempt is not None and (retry_at is None or position < retry_at):
+        if timeout.per_attempt is not None and (layer_at is None or position < layer_at):
             raise ValueError(
-                f"Timeout(per_attempt={timeout.per_attempt:g}) needs a Retry before it "
-                "(outside it); to bound the whole call use total="
+                f"Timeout(per_attempt={timeout.per_attempt:g}) needs a Retry or Hedge before "
+                "it (outside it); to bound the whole call use total="
             )
     totals = [t.total for _, t in timeouts if t.total is not None]
+    if not totals:
+        return
+    total = min(totals)
     for _, timeout in timeouts:
         per_attempt = timeout.per_attempt
-        if per_attempt is not None and totals and per_attempt > min(totals):
+        if per_attempt is not None and per_attempt > total:
             raise ValueError(
                 f"Timeout(per_attempt={per_attempt:g}) is longer than "
-                f"Timeout(total={min(totals):g}): an attempt can never use it all"
+                f"Timeout(total={total:g}): an attempt can never use it all"
             )
+    for strategy in strategies:
+        if isinstance(strategy, Hedge) and isinstance(strategy.delay, int | float):
+            spread = strategy.max_hedges * strategy.delay
+            if math.isfinite(spread) and spread >= total:
+                raise ValueError(
+                    f"Hedge(max_hedges={strategy.max_hedges}, delay={strategy.delay:g}) "
+                    f"starts its last hedge after {spread:g} s, at or beyond "
+                    f"Timeout(total={total:g})"
+                )
