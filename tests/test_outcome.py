@@ -205,7 +205,6 @@ def test_results_are_success(on: object, result: object) -> None:
         pytest.param((KeyError, OSError), OSError(), Verdict.TRANSIENT, id="tuple-second"),
         pytest.param((KeyError, OSError), KeyError(), Verdict.TRANSIENT, id="tuple-first"),
         pytest.param((KeyError, OSError), ValueError(), Verdict.FATAL, id="tuple-unmatched"),
-        pytest.param((), OSError(), Verdict.FATAL, id="empty-tuple-matches-nothing"),
         pytest.param(
             lambda exc: "retry" in str(exc),
             RuntimeError("please retry"),
@@ -250,19 +249,26 @@ def test_classify_timeouts_and_oserrors(
 
 
 @pytest.mark.parametrize(
-    "on",
+    ("on", "verdict"),
     [
-        pytest.param(ValueError, id="unrelated-type"),
-        pytest.param(DeadlineExceeded, id="matched"),
-        pytest.param(lambda exc: False, id="predicate-false"),
-        pytest.param((), id="empty-tuple"),
+        pytest.param(ValueError, Verdict.FATAL, id="unrelated-type"),
+        pytest.param(DeadlineExceeded, Verdict.TIMEOUT, id="matched"),
+        pytest.param(TimeoutError, Verdict.TIMEOUT, id="matched-as-timeout-error"),
+        pytest.param(lambda exc: False, Verdict.FATAL, id="predicate-false"),
     ],
 )
-def test_deadline_exceeded_is_timeout_even_when_not_matched(on: object) -> None:
-    """A DeadlineExceeded is TIMEOUT whether or not `on` matches it."""
+def test_deadline_exceeded_follows_on_like_any_exception(on: object, verdict: Verdict) -> None:
+    """A DeadlineExceeded is TIMEOUT only when `on` matches it: a callee's own is not retried
+    unless asked (a Retry still retries its inner per-attempt Timeout's)."""
     classify = classify_exceptions(on)  # type: ignore[arg-type]
     outcome = Outcome.of_exception(DeadlineExceeded(deadline=1.0, timeout=0.5))
-    assert classify(outcome) is Verdict.TIMEOUT
+    assert classify(outcome) is verdict
+
+
+def test_an_empty_tuple_of_types_is_refused() -> None:
+    """`on=()` would match nothing, which is never what was meant: ValueError naming `on`."""
+    with pytest.raises(ValueError, match="on"):
+        classify_exceptions(())
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import contextvars
 import math
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, ParamSpec, TypeVar, final
@@ -60,7 +61,7 @@ class CancelToken:
     subscribe with `on_cancel` to cancel their anyio scope.
     """
 
-    __slots__ = ("_callbacks", "_children", "_lock", "_parent", "event", "origin")
+    __slots__ = ("__weakref__", "_callbacks", "_children", "_lock", "event", "origin")
 
     def __init__(self, parent: CancelToken | None) -> None:
         self.event = threading.Event()
@@ -69,8 +70,9 @@ class CancelToken:
         # Re-entrant: a signal handler may call cancel() while this thread holds the lock.
         self._lock = threading.RLock()
         self._callbacks: list[Callable[[], None]] = []
-        self._children: set[CancelToken] = set()
-        self._parent = parent
+        # Weak: a child lives as long as the work holding it (a carried thread, a task),
+        # which keeps hearing this token's cancellation even after its own scope ended.
+        self._children: weakref.WeakSet[CancelToken] = weakref.WeakSet()
         if parent is not None:
             with parent._lock:
                 if parent.origin is None:
@@ -114,13 +116,6 @@ class CancelToken:
         with self._lock:
             if callback in self._callbacks:
                 self._callbacks.remove(callback)
-
-    def detach(self) -> None:
-        """Forget the parent, so a finished scope's token is not kept alive by it."""
-        parent = self._parent
-        if parent is not None:
-            with parent._lock:
-                parent._children.discard(self)
 
 
 def _do_nothing() -> None:
@@ -168,7 +163,7 @@ def _check_seconds(name: str, seconds: object) -> float:
 
 def cancelled_error(token: CancelToken) -> Cancelled:
     error = Cancelled("the call was cancelled by stalwart.cancel_scope().cancel()")
-    error._stalwart_origin = token.origin  # type: ignore[attr-defined]
+    error._stalwart_origin = weakref.ref(token.origin) if token.origin else None  # type: ignore[attr-defined]
     return error
 
 
@@ -309,8 +304,6 @@ class Scope:
         self._disarm.clear()
         if self._reset is not None:
             _current.reset(self._reset)
-        if self._token is not None:
-            self._token.detach()
 
     def _owns(self, exc: BaseException | None) -> bool:
         """Whether `exc` is this scope's own deadline or cancellation, to swallow or keep."""
@@ -322,11 +315,16 @@ class Scope:
                 and current_clock().monotonic() >= self._own_deadline
             )
         if isinstance(exc, Cancelled):
-            return getattr(exc, "_stalwart_origin", None) is self._token
+            origin = getattr(exc, "_stalwart_origin", None)
+            return origin is not None and origin() is self._token
         return False
 
     def __enter__(self) -> Scope:
-        self._enter()
+        ctx = self._enter()
+        if _in_async_task():
+            # `with` (not `async with`) inside a coroutine, as trio users write
+            # `with trio.move_on_after(...)`: still a real cancel scope.
+            self._arm_async(ctx)
         return self
 
     def __exit__(
@@ -335,6 +333,8 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if self._anyio_scope is not None:
+            return self._exit_async(exc_type, exc, tb)
         self._leave()
         if self._quiet and self._owns(exc):
             self.cancelled_caught = True
@@ -342,7 +342,19 @@ class Scope:
         return False
 
     async def __aenter__(self) -> Scope:
-        ctx = self._enter()
+        self._arm_async(self._enter())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return self._exit_async(exc_type, exc, tb)
+
+    def _arm_async(self, ctx: Context) -> None:
+        """Put a real anyio cancel scope under this scope, fired by cancel() and expiry."""
         clock = current_clock()
         try:
             call_in_loop = _loop_caller()
@@ -363,7 +375,6 @@ class Scope:
                 self._anyio_scope.__exit__(None, None, None)
             self._leave()
             raise
-        return self
 
     def _expire(self) -> None:
         self._expired = True
@@ -373,7 +384,7 @@ class Scope:
         if self._active and self._anyio_scope is not None:
             self._anyio_scope.cancel()
 
-    async def __aexit__(
+    def _exit_async(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
@@ -399,6 +410,14 @@ class Scope:
             self.cancelled_caught = True
             return True
         return False
+
+
+def _in_async_task() -> bool:
+    """Whether this code runs inside an asyncio or trio task (where anyio scopes work)."""
+    if _running_trio():
+        return True
+    loop = asyncio._get_running_loop()
+    return loop is not None and asyncio.current_task(loop) is not None
 
 
 def _running_trio() -> bool:
@@ -427,10 +446,13 @@ def _loop_caller() -> Callable[[Callable[[], None]], None]:
         schedule = asyncio.get_running_loop().call_soon_threadsafe
 
     def call_in_loop(callback: Callable[[], None]) -> None:
-        if threading.get_ident() == loop_thread:
-            callback()
-        else:
-            with contextlib.suppress(RuntimeError):  # a closed loop has nothing to cancel
+        with contextlib.suppress(RuntimeError):  # a closed loop has nothing to cancel
+            if threading.get_ident() == loop_thread:
+                callback()
+                # From a signal handler the loop may sit in select(): the thread-safe
+                # scheduler wakes it, so the cancellation is delivered at once.
+                schedule(_do_nothing)
+            else:
                 schedule(callback)
 
     return call_in_loop

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable
 from typing import Any, Generic, TypeAlias, TypeVar, final
 
-from ._exceptions import Cancelled, DeadlineExceeded
+from ._exceptions import Cancelled
 
 __all__ = [
     "Classifier",
@@ -120,9 +120,10 @@ def classify_exceptions(
 ) -> Classifier:
     """A classifier from exception types or a predicate over exceptions.
 
-    Results are `SUCCESS`; cancellation is `CANCELLED`; a `DeadlineExceeded` (an attempt
-    that ran out of its time) is `TIMEOUT`; exceptions matched by `on` are `TRANSIENT`
-    (`TIMEOUT` if they are `TimeoutError`s); everything else is `FATAL`.
+    Results are `SUCCESS`; cancellation is `CANCELLED`; exceptions matched by `on` are
+    `TRANSIENT` (`TIMEOUT` if they are `TimeoutError`s, `DeadlineExceeded` included);
+    everything else is `FATAL`. (A `Retry` or `Hedge` retries the `DeadlineExceeded` of
+    its own per-attempt `Timeout` whatever `on` says; other deadlines follow `on`.)
     """
     if isinstance(on, type | tuple):
         types = on if isinstance(on, tuple) else (on,)
@@ -130,6 +131,8 @@ def classify_exceptions(
             candidate: object = kind
             if not (isinstance(candidate, type) and issubclass(candidate, BaseException)):
                 raise TypeError(f"on must name exception types, got {kind!r}")
+        if not types:
+            raise ValueError("on=() names no exception types: nothing would ever match")
 
         def match_types(exception: BaseException) -> bool:
             return isinstance(exception, types)
@@ -146,8 +149,6 @@ def classify_exceptions(
             return Verdict.SUCCESS
         if is_cancellation(exception):
             return Verdict.CANCELLED
-        if isinstance(exception, DeadlineExceeded):
-            return Verdict.TIMEOUT
         if matches(exception):
             return Verdict.TIMEOUT if isinstance(exception, TimeoutError) else Verdict.TRANSIENT
         return Verdict.FATAL

@@ -263,6 +263,8 @@ class AdaptiveThrottle(Strategy):
             is_cancellation(exception) or isinstance(exception, Rejected | WrongKind)
         ):
             return None
+        if getattr(exception, "_stalwart_timeout", None) is not None:
+            return False  # a stalwart Timeout inside expired: the callee did not answer
         verdict = self._classifier(outcome)
         if verdict is Verdict.CANCELLED:
             return None

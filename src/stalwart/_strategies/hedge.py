@@ -23,9 +23,10 @@ from .. import _context
 from .._clock import current_clock
 from .._context import CancelToken, Context, Scope, deadline_error
 from .._events import Event, emit
-from .._exceptions import Cancelled, DeadlineExceeded
+from .._exceptions import Cancelled
 from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
+from .timeout import is_attempt_timeout
 
 __all__ = [
     "Hedge",
@@ -263,6 +264,13 @@ class _Latencies:
 # -- the strategy -----------------------------------------------------------------------
 
 
+def _only_slowness(outcome: Outcome[Any]) -> Verdict:
+    """With neither `on=` nor `classify=`: every answer ends the race, only time hedges."""
+    if outcome.exception is None:
+        return Verdict.SUCCESS
+    return Verdict.CANCELLED if is_cancellation(outcome.exception) else Verdict.FATAL
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Hedge(Strategy):
@@ -352,7 +360,7 @@ class Hedge(Strategy):
                 raise TypeError(f"classify must be callable, got {self.classify!r}")
             classifier = self.classify
         else:
-            classifier = classify_exceptions(self.on if self.on is not None else ())
+            classifier = classify_exceptions(self.on) if self.on is not None else _only_slowness
         object.__setattr__(self, "_classifier", classifier)
         budget = self.budget
         if budget is not None and not all(
@@ -544,7 +552,7 @@ class _Race:
             if isinstance(exception, WrongKind):
                 return Verdict.FATAL
             # A deadline earlier than the call's own came from a per-attempt timeout inside.
-            if isinstance(exception, DeadlineExceeded) and exception.deadline < self._deadline:
+            if is_attempt_timeout(exception, self._deadline):
                 return Verdict.TIMEOUT
         return self._hedge._classifier(outcome)
 

@@ -22,6 +22,7 @@ from .._exceptions import DeadlineExceeded
 from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
 from .retry_budget import RetryBudget
+from .timeout import is_attempt_timeout
 
 __all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
 
@@ -216,6 +217,14 @@ class Retry(Strategy):
         return _RetryRunner(self, inner)
 
 
+_DEADLINE_DURING_BACKOFF: Final = Stop("the deadline passed during the backoff wait")
+
+
+def _expired(ctx: Context) -> bool:
+    """Whether the deadline passed (a wait on a real clock may overshoot by a hair)."""
+    return ctx.deadline != _INF and current_clock().monotonic() >= ctx.deadline
+
+
 def _check_start(ctx: Context) -> None:
     """Cooperative enforcement: no attempt starts once the context is cancelled or expired."""
     token = ctx.token
@@ -245,8 +254,14 @@ class _RetryRunner:
             if isinstance(exception, WrongKind):
                 return Verdict.FATAL
             # A deadline earlier than the retry's own came from a per-attempt timeout inside.
-            if isinstance(exception, DeadlineExceeded) and exception.deadline < ctx.deadline:
+            if is_attempt_timeout(exception, ctx.deadline):
                 return Verdict.TIMEOUT
+            if (
+                isinstance(exception, DeadlineExceeded)
+                and exception.deadline >= ctx.deadline
+                and current_clock().monotonic() >= ctx.deadline
+            ):
+                return Verdict.TIMEOUT  # the call's own deadline: the plan stops, saying so
         return self._classify(outcome)
 
     def _next(
@@ -335,6 +350,8 @@ class _RetryRunner:
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
             _wait(ctx, step.delay, attempt, outcome)
+            if _expired(ctx):
+                return self._finish(attempt, verdict, outcome, _DEADLINE_DURING_BACKOFF)
             previous = step.delay
             attempt += 1
 
@@ -367,6 +384,8 @@ class _RetryRunner:
             if isinstance(step, Stop):
                 return self._finish(attempt, verdict, outcome, step)
             await _context.cancellable_asleep(ctx, step.delay)
+            if _expired(ctx):
+                return self._finish(attempt, verdict, outcome, _DEADLINE_DURING_BACKOFF)
             previous = step.delay
             attempt += 1
 

@@ -20,7 +20,17 @@ from .._events import TimeoutExpired, emit
 from .._exceptions import DeadlineExceeded
 from ._base import Runner, Strategy, check_name, options_repr
 
-__all__ = ["Timeout"]
+__all__ = ["Timeout", "is_attempt_timeout"]
+
+
+def is_attempt_timeout(exception: BaseException, outer_deadline: float) -> bool:
+    """Whether `exception` is the expiry of a `Timeout` strategy nested inside a retry or
+    hedge whose own deadline is `outer_deadline` (so the attempt, not the call, ran out)."""
+    return (
+        isinstance(exception, DeadlineExceeded)
+        and getattr(exception, "_stalwart_timeout", None) is not None
+        and exception.deadline < outer_deadline
+    )
 
 
 def _positive_seconds(name: str, value: object) -> float | None:
@@ -103,7 +113,10 @@ class _TimeoutRunner:
         self._inner = inner
 
     def _expired(self, error: DeadlineExceeded, own_deadline: float) -> None:
-        if error.deadline >= own_deadline:
+        # Ours only if our deadline really passed: the function may raise a
+        # DeadlineExceeded of its own (with no deadline, or an earlier one) at any time.
+        if error.deadline >= own_deadline and current_clock().monotonic() >= own_deadline:
+            error._stalwart_timeout = self._timeout  # type: ignore[attr-defined]
             emit(
                 TimeoutExpired(
                     strategy=self._timeout.name, timeout=self._seconds, kind=self._timeout.kind
