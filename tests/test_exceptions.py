@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 
 import pytest
 
+import stalwart
 from stalwart import Cancelled, DeadlineExceeded, Rejected, StalwartError
 
 
@@ -108,3 +110,16 @@ def test_other_exceptions_pickle(error: StalwartError) -> None:
     assert type(copy) is type(error)
     assert copy.args == error.args
     assert str(copy) == str(error)
+
+
+def test_a_raised_cancelled_pickles_and_deep_copies() -> None:
+    """A Cancelled caught from a scope crosses process boundaries, its notes included."""
+
+    with pytest.raises(stalwart.Cancelled) as caught, stalwart.cancel_scope() as scope:
+        scope.cancel()
+        stalwart.check()
+    caught.value.add_note("while polling")
+    restored = pickle.loads(pickle.dumps(caught.value))
+    assert str(restored) == str(caught.value)
+    assert restored.__notes__ == ["while polling"]
+    assert copy.deepcopy(caught.value).__notes__ == ["while polling"]

@@ -488,11 +488,54 @@ def test_instant_retries_apply_to_other_threads(clock: FakeClock) -> None:
     assert clock.monotonic() == 0.0
 
 
-@pytest.mark.parametrize("max_attempts", [0, -1, False])
-def test_instant_retries_refuses_max_attempts_below_one(max_attempts: int) -> None:
-    """`instant_retries(max_attempts=0)` (or negative, or a bool) raises ValueError."""
+@pytest.mark.parametrize(
+    ("max_attempts", "error"),
+    [
+        pytest.param(0, ValueError, id="zero"),
+        pytest.param(-1, ValueError, id="negative"),
+        pytest.param(False, TypeError, id="bool"),
+        pytest.param(2.5, TypeError, id="float"),
+        pytest.param("3", TypeError, id="string"),
+    ],
+)
+def test_instant_retries_refuses_bad_max_attempts(
+    max_attempts: object, error: type[Exception]
+) -> None:
+    """`instant_retries(max_attempts=...)` takes an int >= 1; anything else names the parameter."""
     with (
-        pytest.raises(ValueError, match="max_attempts"),
-        instant_retries(max_attempts=max_attempts),
+        pytest.raises(error, match="max_attempts"),
+        instant_retries(max_attempts=max_attempts),  # type: ignore[arg-type]
     ):
         pass
+
+
+def test_instant_retries_blocks_closing_out_of_order_restore_normal_waits(clock: FakeClock) -> None:
+    """Blocks opened A, B and closed A, B (as two threads may) leave no testing mode behind."""
+    first, second = instant_retries(), instant_retries()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ConnectionError
+        return "ok"
+
+    pipeline = stalwart.Pipeline(
+        stalwart.Retry(on=ConnectionError, backoff=stalwart.Backoff.constant(5.0))
+    )
+    assert pipeline.call(flaky) == "ok"
+    assert clock.monotonic() == 5.0  # a real (virtual) wait again: testing mode is off
+
+
+@pytest.mark.anyio
+async def test_cancelled_timers_leave_the_fake_clock() -> None:
+    """Thousands of finished deadline scopes leave no timers behind on the FakeClock."""
+    with FakeClock() as clock:
+        for _ in range(2000):
+            async with stalwart.deadline(3600):
+                pass
+        assert clock._timers == []

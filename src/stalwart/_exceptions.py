@@ -85,6 +85,11 @@ class Cancelled(StalwartError):
     retries it and never counts it against a circuit breaker, budget or throttle.
     """
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Which scope was cancelled means nothing in another process: drop that link.
+        state = {k: v for k, v in self.__dict__.items() if k != "_stalwart_origin"}
+        return (type(self), self.args, state)
+
 
 class Rejected(StalwartError):
     """A strategy refused to run the call; the call itself never started.

@@ -32,7 +32,8 @@ import anyio.lowlevel
 
 from ._clock import Clock, seeded_random, use_clock
 from ._context import _loop_caller, _running_trio
-from ._strategies.retry import TestingMode, set_testing_mode
+from ._strategies.retry import TestingMode, pop_testing_mode, push_testing_mode
+from ._validation import check_int
 
 __all__ = ["FakeClock", "instant_retries"]
 
@@ -42,9 +43,13 @@ class _Timer:
     when: float
     seq: int
     callback: Callable[[], None] | None = field(compare=False)
+    clock: FakeClock | None = field(compare=False, default=None)
 
     def cancel(self) -> None:
         self.callback = None
+        if self.clock is not None:
+            self.clock._discard_timer(self)
+            self.clock = None
 
 
 @dataclass(order=True, slots=True, unsafe_hash=True)
@@ -187,10 +192,21 @@ class FakeClock:
         with self._lock:
             due = when <= self._now
             if not due:
+                timer.clock = self
                 heapq.heappush(self._timers, timer)
         if due:
             callback()
         return timer
+
+    def _discard_timer(self, timer: _Timer) -> None:
+        # Cancelled timers leave the heap at once: a test opening thousands of deadline
+        # scopes would otherwise keep them all, and every jump would stop at each.
+        with self._lock:
+            try:
+                self._timers.remove(timer)
+            except ValueError:
+                return
+            heapq.heapify(self._timers)
 
     # -- driving time -----------------------------------------------------------
 
@@ -223,6 +239,7 @@ class FakeClock:
             with self._lock:
                 if self._timers and self._timers[0].when <= target:
                     timer = heapq.heappop(self._timers)
+                    timer.clock = None
                     self._now = max(self._now, timer.when)
                     callback = timer.callback
                 else:
@@ -312,12 +329,14 @@ def instant_retries(*, max_attempts: int | None = None) -> Iterator[None]:
 
     For your own test suite, where a real backoff would only slow the tests down. With
     `max_attempts`, retries also stop after that many attempts (1 turns them off). It
-    applies process-wide, to every thread, while the block is open, and blocks nest.
+    applies process-wide, to every thread, while the block is open; blocks nest (the
+    newest open one applies), and they may close in any order, from any thread.
     """
-    if max_attempts is not None and (isinstance(max_attempts, bool) or max_attempts < 1):
-        raise ValueError(f"max_attempts must be >= 1, got {max_attempts!r}")
-    previous = set_testing_mode(TestingMode(max_attempts=max_attempts))
+    if max_attempts is not None:
+        check_int("max_attempts", max_attempts, minimum=1)
+    mode = TestingMode(max_attempts=max_attempts)
+    push_testing_mode(mode)
     try:
         yield
     finally:
-        set_testing_mode(previous)
+        pop_testing_mode(mode)

@@ -24,7 +24,7 @@ from ._base import Runner, Strategy, WrongKind, check_name, options_repr
 from .retry_budget import RetryBudget
 from .timeout import is_attempt_timeout
 
-__all__ = ["Retry", "TestingMode", "retry_after_hint", "set_testing_mode"]
+__all__ = ["Retry", "TestingMode", "pop_testing_mode", "push_testing_mode", "retry_after_hint"]
 
 _SUCCESS: Final = Verdict.SUCCESS
 _INF: Final = math.inf
@@ -51,15 +51,27 @@ class TestingMode:
 
 
 _testing: TestingMode | None = None
+_testing_modes: list[TestingMode] = []
 _testing_lock = threading.Lock()
 
 
-def set_testing_mode(mode: TestingMode | None) -> TestingMode | None:
-    """Switch the process-wide testing mode; return the one it replaces."""
+def push_testing_mode(mode: TestingMode) -> None:
+    """Turn on a process-wide testing mode (the newest open one applies)."""
     global _testing
     with _testing_lock:
-        previous, _testing = _testing, mode
-    return previous
+        _testing_modes.append(mode)
+        _testing = mode
+
+
+def pop_testing_mode(mode: TestingMode) -> None:
+    """Close `mode` (this very object), whatever order the blocks of threads close in."""
+    global _testing
+    with _testing_lock:
+        for index in range(len(_testing_modes) - 1, -1, -1):
+            if _testing_modes[index] is mode:
+                del _testing_modes[index]
+                break
+        _testing = _testing_modes[-1] if _testing_modes else None
 
 
 @final
