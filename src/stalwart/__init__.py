@@ -61,6 +61,14 @@ from ._strategies.bulkhead import BulkheadStatistics as BulkheadStatistics
 from ._strategies.bulkhead import BulkheadWaited as BulkheadWaited
 from ._strategies.chaos import Chaos as Chaos
 from ._strategies.chaos import ChaosInjected as ChaosInjected
+from ._strategies.circuit_breaker import CircuitBreaker as CircuitBreaker
+from ._strategies.circuit_breaker import CircuitClosed as CircuitClosed
+from ._strategies.circuit_breaker import CircuitHalfOpened as CircuitHalfOpened
+from ._strategies.circuit_breaker import CircuitIsolated as CircuitIsolated
+from ._strategies.circuit_breaker import CircuitOpened as CircuitOpened
+from ._strategies.circuit_breaker import CircuitRejected as CircuitRejected
+from ._strategies.circuit_breaker import CircuitState as CircuitState
+from ._strategies.circuit_breaker import CircuitStatistics as CircuitStatistics
 from ._strategies.fallback import Fallback as Fallback
 from ._strategies.fallback import FallbackUsed as FallbackUsed
 from ._strategies.hedge import Hedge as Hedge
@@ -93,7 +101,15 @@ __all__ = [
     "Cancelled",
     "Chaos",
     "ChaosInjected",
+    "CircuitBreaker",
+    "CircuitClosed",
+    "CircuitHalfOpened",
+    "CircuitIsolated",
     "CircuitOpen",
+    "CircuitOpened",
+    "CircuitRejected",
+    "CircuitState",
+    "CircuitStatistics",
     "Classifier",
     "Clock",
     "DeadlineExceeded",

@@ -114,7 +114,9 @@ class CircuitBreaker(Strategy):
     exception `on` does not match, say a 404: the upstream did answer) are successes;
     `CANCELLED` is neutral: the caller's cancellation is never counted, and a cancelled
     probe frees its slot. stalwart's own rejections from strategies inside the breaker
-    (`Rejected`) are neutral too: the upstream was never called.
+    (`Rejected`) are neutral too: the upstream was never called. Deadlines are judged by
+    whose they are: a `Timeout(per_attempt=...)` inside the breaker expiring is always a
+    failure (`TIMEOUT`); the caller's own deadline passing is neutral, as cancellation.
 
     In a `Pipeline`, put the breaker inside the `Retry` (after it), so each attempt is
     counted; add `CircuitOpen` to the Retry's `on=` to have it wait `retry_after`.

@@ -17,6 +17,7 @@ from ..._events import emit
 from ..._exceptions import CircuitOpen, DeadlineExceeded, Rejected
 from ..._outcome import Outcome, Verdict, is_cancellation
 from .._base import Runner, WrongKind, partition_key
+from ..timeout import is_attempt_timeout
 from ._events import CircuitRejected, announce
 from ._state import HALF_OPEN, ISOLATED, BreakerState, Grant, Permit
 
@@ -133,7 +134,7 @@ class CircuitBreakerRunner:
         passing is the caller's decision, neutral like a cancellation (which is how it reaches
         the breaker in async code)."""
         limit = _context.current().deadline
-        if exception.deadline < limit:
+        if is_attempt_timeout(exception, limit):
             return Verdict.TIMEOUT
         if limit != math.inf and clock.monotonic() >= limit:
             return _CANCELLED
