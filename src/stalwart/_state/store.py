@@ -10,12 +10,13 @@ never promises an atomicity that a remote store could not keep.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Protocol, TypeVar, final, runtime_checkable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar, final, runtime_checkable
 
 from .partitions import DEFAULT_MAX_PARTITIONS, Partitions
 
-__all__ = ["MEMORY", "MemoryStore", "StateSpec", "StateStore"]
+__all__ = ["MEMORY", "MemoryStore", "Spec", "StateSpec", "StateStore"]
 
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
@@ -38,6 +39,22 @@ class StateSpec(Protocol[S_co]):
     def new_local(self, key: Hashable) -> S_co:
         """A fresh in-process state object for partition `key`."""
         ...
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Spec(Generic[S]):
+    """A `StateSpec` made of its parts: the kind of state, the strategy's name, a factory
+    for one partition's local state, and the options a shared store would need to build
+    the same state remotely."""
+
+    kind: str
+    name: str
+    factory: Callable[[Hashable], S] = field(repr=False)
+    options: object = field(default=None, repr=False)
+
+    def new_local(self, key: Hashable) -> S:
+        return self.factory(key)
 
 
 @runtime_checkable

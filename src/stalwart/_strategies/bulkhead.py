@@ -25,7 +25,7 @@ from .._context import CancelToken, Context, _loop_caller, cancelled_error, dead
 from .._events import Event, emit
 from .._exceptions import BulkheadFull, StalwartError
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from .._state.store import MEMORY, StateStore
+from .._state.store import MEMORY, Spec, StateStore
 from .._validation import check_int
 from ._base import (
     KeyFunction,
@@ -225,29 +225,6 @@ def _release(state: BulkheadState) -> None:
         waiter.wake()
 
 
-@final
-class _BulkheadSpec:
-    """What the bulkhead tells its store: the state kind, its name, and fresh local state."""
-
-    __slots__ = ("_max_concurrent", "_max_queue", "_name")
-
-    def __init__(self, name: str, max_concurrent: int, max_queue: int) -> None:
-        self._name = name
-        self._max_concurrent = max_concurrent
-        self._max_queue = max_queue
-
-    @property
-    def kind(self) -> str:
-        return "bulkhead"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def new_local(self, key: Hashable) -> BulkheadState:
-        return BulkheadState(max_concurrent=self._max_concurrent, max_queue=self._max_queue)
-
-
 # -- options --------------------------------------------------------------------------------
 
 
@@ -311,7 +288,13 @@ class Bulkhead(Strategy):
         if not isinstance(self.store, StateStore):
             raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
         check_name(self.name)
-        spec = _BulkheadSpec(self.name, self.max_concurrent, self.max_queue)
+        max_concurrent, max_queue = self.max_concurrent, self.max_queue
+        spec = Spec(
+            "bulkhead",
+            self.name,
+            lambda key: BulkheadState(max_concurrent=max_concurrent, max_queue=max_queue),
+            self,
+        )
         partitions = self.store.partitions(spec, max_size=self.max_partitions)
         object.__setattr__(self, "_partitions", partitions)
 

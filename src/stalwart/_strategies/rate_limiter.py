@@ -23,7 +23,7 @@ from .._context import Context, cancellable_asleep, cancelled_error
 from .._events import Event, emit
 from .._exceptions import Cancelled, RateLimited
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from .._state.store import MEMORY, StateStore
+from .._state.store import MEMORY, Spec, StateStore
 from .._validation import check_int, check_number
 from ._base import (
     KeyFunction,
@@ -190,29 +190,6 @@ class TokenBucket:
         return min(float(self.capacity), max(0.0, self.capacity - ahead / self.interval))
 
 
-@final
-class _RateLimiterSpec:
-    """What the limiter tells its store: the state kind, its name, and a fresh local bucket."""
-
-    __slots__ = ("_capacity", "_interval", "_name")
-
-    def __init__(self, name: str, capacity: int, interval: float) -> None:
-        self._name = name
-        self._capacity = capacity
-        self._interval = interval
-
-    @property
-    def kind(self) -> str:
-        return "rate_limiter"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def new_local(self, key: Hashable) -> TokenBucket:
-        return TokenBucket(capacity=self._capacity, interval=self._interval)
-
-
 # -- options --------------------------------------------------------------------------------
 
 
@@ -296,7 +273,13 @@ class RateLimiter(Strategy):
         if not isinstance(self.store, StateStore):
             raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
         check_name(self.name)
-        spec = _RateLimiterSpec(self.name, self.capacity, self.interval)
+        capacity, interval = self.capacity, self.interval
+        spec = Spec(
+            "rate_limiter",
+            self.name,
+            lambda key: TokenBucket(capacity=capacity, interval=interval),
+            self,
+        )
         partitions = self.store.partitions(spec, max_size=self.max_partitions)
         object.__setattr__(self, "_partitions", partitions)
 

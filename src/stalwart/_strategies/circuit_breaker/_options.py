@@ -6,12 +6,13 @@ import dataclasses
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, final
 
 from ..._clock import current_clock
 from ..._outcome import Classifier, classify_exceptions
 from ..._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from ..._state.store import MEMORY, StateStore
+from ..._state.store import MEMORY, Spec, StateStore
 from .._base import KeyFunction, Runner, Strategy, check_key, check_name, options_repr
 from ._events import announce
 from ._runner import CircuitBreakerRunner
@@ -51,25 +52,6 @@ def _count(name: str, value: object) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     return value
-
-
-@final
-class _BreakerSpec:
-    """What the breaker tells its store: the state's kind, its namespace, how to make one."""
-
-    __slots__ = ("config", "kind", "name", "options")
-
-    def __init__(self, options: CircuitBreaker, config: BreakerConfig) -> None:
-        self.kind = "circuit_breaker"
-        self.name = options.name
-        self.options = options
-        self.config = config
-
-    def __repr__(self) -> str:
-        return f"<StateSpec {self.kind} {self.name!r}>"
-
-    def new_local(self, key: Hashable) -> BreakerState:
-        return BreakerState(self.config, key)
 
 
 @final
@@ -226,7 +208,7 @@ class CircuitBreaker(Strategy):
             metrics_only=self.metrics_only,
         )
         set_(self, "_config", config)
-        spec = _BreakerSpec(self, config)
+        spec = Spec("circuit_breaker", self.name, partial(BreakerState, config), config)
         set_(self, "_partitions", self.store.partitions(spec, max_size=self.max_partitions))
 
     __repr__ = options_repr
