@@ -7,7 +7,11 @@ import inspect
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from .._state.partitions import Partitions
+from .._state.store import Spec, StateStore
+from .._validation import check_int
 
 __all__ = [
     "KeyFunction",
@@ -19,6 +23,7 @@ __all__ = [
     "invoke",
     "options_repr",
     "partition_key",
+    "partitions_of",
 ]
 
 
@@ -59,6 +64,21 @@ def partition_key(
 ) -> Hashable:
     """The partition of one call: `None` (the only partition) when there is no key function."""
     return None if key is None else key(*args, **kwargs)
+
+
+S = TypeVar("S")
+
+
+def partitions_of(options: Any, kind: str, new_state: Callable[[Hashable], S]) -> Partitions[S]:
+    """Check the options every partitioned strategy shares (`key`, `max_partitions`,
+    `store`, `name`) and make its partitions in its store, each holding `new_state(key)`."""
+    check_key(options.key)
+    check_int("max_partitions", options.max_partitions, minimum=1)
+    if not isinstance(options.store, StateStore):
+        raise TypeError(f"store must be a stalwart state store, got {options.store!r}")
+    check_name(options.name)
+    spec = Spec(kind, options.name, new_state, options)
+    return options.store.partitions(spec, max_size=options.max_partitions)
 
 
 def check_key(key: object) -> None:

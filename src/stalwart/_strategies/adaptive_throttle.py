@@ -32,10 +32,9 @@ from ._base import (
     Runner,
     Strategy,
     WrongKind,
-    check_key,
-    check_name,
     options_repr,
     partition_key,
+    partitions_of,
 )
 
 __all__ = [
@@ -225,25 +224,13 @@ class AdaptiveThrottle(Strategy):
         else:
             classifier = classify_exceptions(Exception if self.on is None else self.on)
         object.__setattr__(self, "_classifier", classifier)
-        check_key(self.key)
-        check_int("max_partitions", self.max_partitions, minimum=1)
-        if not isinstance(self.store, StateStore):
-            raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
-        check_name(self.name)
-        object.__setattr__(
-            self, "_partitions", self.store.partitions(self, max_size=self.max_partitions)
+        window, buckets = self.window, self.buckets
+        partitions = partitions_of(
+            self, "adaptive_throttle", lambda key: _ThrottleState(window, buckets)
         )
+        object.__setattr__(self, "_partitions", partitions)
 
     __repr__ = options_repr
-
-    # -- the StateSpec the store builds partitions from ------------------------------
-
-    @property
-    def kind(self) -> str:
-        return "adaptive_throttle"
-
-    def new_local(self, key: Hashable) -> _ThrottleState:
-        return _ThrottleState(self.window, self.buckets)
 
     # -- decisions and state -----------------------------------------------------------
 

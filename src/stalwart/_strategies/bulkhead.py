@@ -25,16 +25,15 @@ from .._context import CancelToken, Context, _loop_caller, cancelled_error, dead
 from .._events import Event, emit
 from .._exceptions import BulkheadFull, StalwartError
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from .._state.store import MEMORY, Spec, StateStore
+from .._state.store import MEMORY, StateStore
 from .._validation import check_int
 from ._base import (
     KeyFunction,
     Runner,
     Strategy,
-    check_key,
-    check_name,
     options_repr,
     partition_key,
+    partitions_of,
 )
 
 __all__ = [
@@ -283,19 +282,12 @@ class Bulkhead(Strategy):
     def __post_init__(self) -> None:
         check_int("max_concurrent", self.max_concurrent, minimum=1)
         check_int("max_queue", self.max_queue, minimum=0)
-        check_key(self.key)
-        check_int("max_partitions", self.max_partitions, minimum=1)
-        if not isinstance(self.store, StateStore):
-            raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
-        check_name(self.name)
         max_concurrent, max_queue = self.max_concurrent, self.max_queue
-        spec = Spec(
-            "bulkhead",
-            self.name,
-            lambda key: BulkheadState(max_concurrent=max_concurrent, max_queue=max_queue),
+        partitions = partitions_of(
             self,
+            "bulkhead",
+            lambda key: BulkheadState(max_concurrent=max_concurrent, max_queue=max_queue),
         )
-        partitions = self.store.partitions(spec, max_size=self.max_partitions)
         object.__setattr__(self, "_partitions", partitions)
 
     def replace(self, **changes: Any) -> Bulkhead:

@@ -23,16 +23,15 @@ from .._context import Context, cancellable_asleep, cancelled_error
 from .._events import Event, emit
 from .._exceptions import Cancelled, RateLimited
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from .._state.store import MEMORY, Spec, StateStore
+from .._state.store import MEMORY, StateStore
 from .._validation import check_int, check_number
 from ._base import (
     KeyFunction,
     Runner,
     Strategy,
-    check_key,
-    check_name,
     options_repr,
     partition_key,
+    partitions_of,
 )
 
 __all__ = [
@@ -268,19 +267,10 @@ class RateLimiter(Strategy):
         object.__setattr__(self, "_max_wait", max_wait)
         if not isinstance(self.wait, bool):
             object.__setattr__(self, "wait", max_wait)
-        check_key(self.key)
-        check_int("max_partitions", self.max_partitions, minimum=1)
-        if not isinstance(self.store, StateStore):
-            raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
-        check_name(self.name)
         capacity, interval = self.capacity, self.interval
-        spec = Spec(
-            "rate_limiter",
-            self.name,
-            lambda key: TokenBucket(capacity=capacity, interval=interval),
-            self,
+        partitions = partitions_of(
+            self, "rate_limiter", lambda key: TokenBucket(capacity=capacity, interval=interval)
         )
-        partitions = self.store.partitions(spec, max_size=self.max_partitions)
         object.__setattr__(self, "_partitions", partitions)
 
     @property

@@ -21,8 +21,8 @@ from .._events import Event, emit
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
 from .._state.store import MEMORY, StateStore
 from .._state.window import RollingWindow
-from .._validation import check_int, check_number
-from ._base import KeyFunction, check_key, check_name, options_repr, partition_key
+from .._validation import check_number
+from ._base import KeyFunction, options_repr, partition_key, partitions_of
 
 __all__ = ["RetryBudget", "RetryBudgetExhaustedEvent", "RetryBudgetStatistics"]
 
@@ -136,24 +136,13 @@ class RetryBudget:
         check_number("ratio", self.ratio, minimum=0, maximum=1)
         check_number("min_per_second", self.min_per_second, minimum=0)
         check_number("ttl", self.ttl, above=0)
-        check_int("max_partitions", self.max_partitions, minimum=1)
-        check_key(self.key)
-        check_name(self.name)
-        if not isinstance(self.store, StateStore):
-            raise TypeError(f"store must be a stalwart state store, got {self.store!r}")
         object.__setattr__(
-            self, "_partitions", self.store.partitions(self, max_size=self.max_partitions)
+            self, "_partitions", partitions_of(self, "retry_budget", self._new_state)
         )
 
     __repr__ = options_repr
 
-    # -- the StateSpec the store builds partitions from ------------------------------
-
-    @property
-    def kind(self) -> str:
-        return "retry_budget"
-
-    def new_local(self, key: Hashable) -> _BudgetState:
+    def _new_state(self, key: Hashable) -> _BudgetState:
         return _BudgetState(self.ratio, self.min_per_second * self.ttl, self.ttl)
 
     # -- spending --------------------------------------------------------------------
@@ -188,5 +177,5 @@ class RetryBudget:
 
     def statistics(self, key: Hashable = None) -> RetryBudgetStatistics:
         """A snapshot of partition `key` (an unseen key reports a fresh budget)."""
-        state = self._partitions.peek(key) or self.new_local(key)
+        state = self._partitions.peek(key) or self._new_state(key)
         return state.snapshot(key, current_clock().monotonic())

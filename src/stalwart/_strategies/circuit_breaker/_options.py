@@ -12,8 +12,8 @@ from typing import Any, final
 from ..._clock import current_clock
 from ..._outcome import Classifier, classify_exceptions
 from ..._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
-from ..._state.store import MEMORY, Spec, StateStore
-from .._base import KeyFunction, Runner, Strategy, check_key, check_name, options_repr
+from ..._state.store import MEMORY, StateStore
+from .._base import KeyFunction, Runner, Strategy, options_repr, partitions_of
 from ._events import announce
 from ._runner import CircuitBreakerRunner
 from ._state import BreakerConfig, BreakerState, CircuitState, CircuitStatistics
@@ -187,11 +187,6 @@ class CircuitBreaker(Strategy):
         set_(self, "probe_timeout", _seconds("probe_timeout", self.probe_timeout))
         if not isinstance(self.metrics_only, bool):
             raise TypeError(f"metrics_only must be a bool, got {self.metrics_only!r}")
-        check_key(self.key)
-        _count("max_partitions", self.max_partitions)
-        if not isinstance(self.store, StateStore):
-            raise TypeError(f"store must be a stalwart StateStore, got {self.store!r}")
-        check_name(self.name)
         config = BreakerConfig(
             failure_ratio=self.failure_ratio,
             slow_call_ratio=self.slow_call_ratio,
@@ -208,8 +203,11 @@ class CircuitBreaker(Strategy):
             metrics_only=self.metrics_only,
         )
         set_(self, "_config", config)
-        spec = Spec("circuit_breaker", self.name, partial(BreakerState, config), config)
-        set_(self, "_partitions", self.store.partitions(spec, max_size=self.max_partitions))
+        set_(
+            self,
+            "_partitions",
+            partitions_of(self, "circuit_breaker", partial(BreakerState, config)),
+        )
 
     __repr__ = options_repr
 
