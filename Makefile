@@ -20,12 +20,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group dev
 	@touch $(STAMP)
 
+# `make test COVERAGE=1` runs the same suite under branch coverage and reports it (CI does).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-coverage: $(STAMP)
+ifdef COVERAGE
 	$(BIN)/python -m coverage run -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m coverage report
+else
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
+
+coverage:
+	$(MAKE) test COVERAGE=1
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples
