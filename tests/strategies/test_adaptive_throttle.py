@@ -250,7 +250,7 @@ def test_statistics_report_exact_counts_and_probability(sampled: SampleClock) ->
 
 def test_a_call_is_rejected_exactly_when_the_sample_is_below_p(sampled: SampleClock) -> None:
     """With p = 6/11 a sample just below p rejects the call and one at p lets it through."""
-    throttle = AdaptiveThrottle()
+    throttle = AdaptiveThrottle(min_requests=0)
     feed(throttle, accepts=2, refusals=8)
     pipeline = Pipeline(throttle)
     sampled.sample = 6 / 11
@@ -266,7 +266,7 @@ def test_a_rejected_call_never_runs_and_counts_as_a_request(
     sampled: SampleClock, events: list[stalwart.Event]
 ) -> None:
     """A local rejection raises Throttled without calling, adds one request and no accept."""
-    throttle = AdaptiveThrottle()
+    throttle = AdaptiveThrottle(min_requests=0)
     feed(throttle, accepts=2, refusals=8)
     sampled.sample = 0.0
     calls: list[int] = []
@@ -477,7 +477,7 @@ def test_a_sync_async_mix_up_is_neutral(sampled: SampleClock) -> None:
 
 def test_partitions_are_throttled_separately(sampled: SampleClock) -> None:
     """Refusals from host "a" raise only a's probability; Throttled carries the key."""
-    throttle = AdaptiveThrottle(key=lambda host: host)
+    throttle = AdaptiveThrottle(min_requests=0, key=lambda host: host)
     feed(throttle, accepts=0, refusals=10, key="a")
     feed(throttle, accepts=3, refusals=0, key="b")
     assert throttle.statistics("a").rejection_probability == pytest.approx(10 / 11)
@@ -539,7 +539,7 @@ def test_counts_stay_exact_under_threads(clock: FakeClock) -> None:
 @pytest.mark.anyio
 async def test_async_calls_are_counted_and_rejected(sampled: SampleClock) -> None:
     """`acall` counts accepts and refusals and rejects locally with Throttled too."""
-    throttle = AdaptiveThrottle()
+    throttle = AdaptiveThrottle(min_requests=0)
     pipeline = Pipeline(throttle)
 
     async def fetch(good: bool) -> str:
@@ -592,7 +592,7 @@ def test_a_throttled_attempt_is_not_retried_by_a_retry_on_other_errors(
     clock: FakeClock, sampled: SampleClock
 ) -> None:
     """Retry(on=ConnectionError) lets a local rejection out at once, with no backoff sleep."""
-    throttle = AdaptiveThrottle()
+    throttle = AdaptiveThrottle(min_requests=0)
     feed(throttle, accepts=0, refusals=10)
     sampled.sample = 0.0
     calls: list[int] = []
@@ -616,3 +616,38 @@ def test_per_attempt_timeouts_inside_count_as_refusals(clock: FakeClock) -> None
         pipeline.call(ok)
     assert (throttle.statistics().requests, throttle.statistics().accepts) == (2, 0)
     assert clock.monotonic() == 2.5
+
+
+def test_nothing_is_rejected_below_min_requests(clock: FakeClock) -> None:
+    """With the default min_requests=20, early refusals shed nothing until 20 requests."""
+    throttle = AdaptiveThrottle(on=ConnectionError)
+    pipeline = Pipeline(throttle)
+    attempts = 0
+
+    def refused() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionError
+
+    for _ in range(19):
+        with pytest.raises(ConnectionError):
+            pipeline.call(refused)
+    assert attempts == 19  # every call reached the callee: below the threshold
+    assert throttle.statistics().rejection_probability > 0.9  # the formula alone would shed
+    rejected = 0
+    for _ in range(20):
+        try:
+            pipeline.call(refused)
+        except Throttled:
+            rejected += 1
+        except ConnectionError:
+            pass
+    assert rejected > 0  # from 20 requests on, the formula applies
+
+
+def test_min_requests_is_validated() -> None:
+    """min_requests must be an int >= 0, named in the error."""
+    with pytest.raises(ValueError, match="min_requests"):
+        AdaptiveThrottle(min_requests=-1)
+    with pytest.raises(TypeError, match="min_requests"):
+        AdaptiveThrottle(min_requests=2.5)  # type: ignore[arg-type]

@@ -112,14 +112,17 @@ class _ThrottleState:
         self._lock = threading.Lock()
 
     def admit(
-        self, now: float, k: float, draw: Callable[[], float]
+        self, now: float, k: float, draw: Callable[[], float], min_requests: int = 0
     ) -> tuple[float, float, float] | None:
         """None to let the call through; else (p, requests, accepts), the rejection counted.
 
-        `draw` is called only when p > 0, so a healthy throttle draws no randomness.
+        Below `min_requests` requests in the window nothing is rejected. `draw` is called
+        only when p > 0, so a healthy throttle draws no randomness.
         """
         with self._lock:
             requests, accepts = self._window.totals(now)
+            if requests < min_requests:
+                return None
             probability = rejection_probability(requests, accepts, k)
             if probability <= 0.0 or draw() >= probability:
                 return None
@@ -162,9 +165,10 @@ class AdaptiveThrottle(Strategy):
     only while p > 0, so a seeded `FakeClock` makes rejections repeatable.
 
     The formula assumes refusals come from overload that sending less relieves. At low
-    traffic a single early refusal already gives p = 0.5, and a callee that refuses
-    about 1/k of calls whatever the load keeps p high (each local rejection is one more
-    request without an accept): test it with `Chaos` rates well below 1/k.
+    traffic a single early refusal would already give p = 0.5 (hence `min_requests`),
+    and a callee that refuses about 1/k of calls whatever the load keeps p high (each
+    local rejection is one more request without an accept): test it with `Chaos` rates
+    well below 1/k.
 
     What counts as accepted: a call is counted when it finishes, as a refusal when its
     verdict is `TRANSIENT`, `THROTTLED` or `TIMEOUT` (an overloaded callee refuses,
@@ -186,6 +190,10 @@ class AdaptiveThrottle(Strategy):
 
     - `k=2.0`: the book's K; >= 1 (below 1 a healthy callee would be throttled). About
       `k` requests are sent per accepted one; lower wastes less and recovers slower.
+    - `min_requests=20`: below this many requests in the window nothing is rejected,
+      like Envoy admission control's request-rate threshold: at low traffic the formula
+      would shed half the calls after one early refusal. 0 applies the book's formula
+      from the first request.
     - `window=120.0`: seconds of history (> 0), the book's two minutes, kept in
       `buckets=12` time buckets (>= 1); counts leave the window one bucket at a time,
       so the totals span between `window − window/buckets` and `window` seconds.
@@ -202,6 +210,7 @@ class AdaptiveThrottle(Strategy):
     k: float = 2.0
     window: float = 120.0
     buckets: int = 12
+    min_requests: int = 20
     on: _ExceptionMatch | None = None
     classify: Classifier | None = None
     key: KeyFunction | None = None
@@ -213,6 +222,7 @@ class AdaptiveThrottle(Strategy):
 
     def __post_init__(self) -> None:
         check_number("k", self.k, minimum=1)
+        check_int("min_requests", self.min_requests, minimum=0)
         check_number("window", self.window, above=0)
         check_int("buckets", self.buckets, minimum=1)
         if self.on is not None and self.classify is not None:
@@ -271,7 +281,7 @@ class AdaptiveThrottle(Strategy):
         """The partition's state if the call may go; else raise `Throttled`."""
         state = self._partitions.get(key)
         clock = current_clock()
-        rejected = state.admit(clock.monotonic(), self.k, clock.random)
+        rejected = state.admit(clock.monotonic(), self.k, clock.random, self.min_requests)
         if rejected is None:
             return state
         probability, requests, accepts = rejected
