@@ -651,3 +651,36 @@ def test_min_requests_is_validated() -> None:
         AdaptiveThrottle(min_requests=-1)
     with pytest.raises(TypeError, match="min_requests"):
         AdaptiveThrottle(min_requests=2.5)  # type: ignore[arg-type]
+
+
+def test_the_callers_own_deadline_is_neutral_in_sync_code(clock: FakeClock) -> None:
+    """A call cut by the caller's deadline counts neither way, as cancellation does in async."""
+    throttle = AdaptiveThrottle(min_requests=0)
+    pipeline = Pipeline(stalwart.Timeout(total=0.5), throttle)
+
+    def slow() -> None:
+        stalwart.sleep(1.0)
+
+    for _ in range(3):
+        with pytest.raises(stalwart.DeadlineExceeded):
+            pipeline.call(slow)
+    stats = throttle.statistics()
+    assert (stats.requests, stats.accepts, stats.rejection_probability) == (0, 0, 0.0)
+
+
+def test_a_per_attempt_timeout_inside_is_a_refusal(clock: FakeClock) -> None:
+    """An attempt cut by a per-attempt Timeout inside the throttle counts as not accepted."""
+    throttle = AdaptiveThrottle(min_requests=0)
+    pipeline = Pipeline(
+        stalwart.Retry(on=ConnectionError, max_attempts=1),
+        throttle,
+        stalwart.Timeout(per_attempt=0.5),
+    )
+
+    def slow() -> None:
+        stalwart.sleep(1.0)
+
+    with pytest.raises(stalwart.DeadlineExceeded):
+        pipeline.call(slow)
+    stats = throttle.statistics()
+    assert (stats.requests, stats.accepts) == (1, 0)

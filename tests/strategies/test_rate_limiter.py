@@ -640,3 +640,16 @@ async def test_async_outermost_limiter_waits_then_retries_within_the_total(
     assert await pipeline.acall(slow_then_fast) == "ok"
     assert await pipeline.acall(slow_then_fast) == "ok"
     assert calls == [0.0, 0.5, 1.75]  # waited for the token, timed out at 1.5, backed off 0.25
+
+
+@pytest.mark.parametrize(
+    ("rate", "per"),
+    [
+        pytest.param(1e-300, 1e10, id="interval-overflows"),
+        pytest.param(1e300, 1e-300, id="underflows"),
+    ],
+)
+def test_an_unrepresentable_interval_is_refused(rate: float, per: float) -> None:
+    """rate and per whose interval is 0 or infinite raise ValueError naming `rate`."""
+    with pytest.raises(ValueError, match="rate"):
+        RateLimiter(rate=rate, per=per)

@@ -19,9 +19,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeAlias, final
 
+from .. import _context
 from .._clock import current_clock
 from .._events import Event, emit
-from .._exceptions import Rejected, Throttled
+from .._exceptions import DeadlineExceeded, Rejected, Throttled
 from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
 from .._state.store import MEMORY, StateStore
@@ -36,6 +37,7 @@ from ._base import (
     partition_key,
     partitions_of,
 )
+from .timeout import is_attempt_timeout
 
 __all__ = [
     "AdaptiveThrottle",
@@ -260,8 +262,6 @@ class AdaptiveThrottle(Strategy):
             is_cancellation(exception) or isinstance(exception, Rejected | WrongKind)
         ):
             return None
-        if getattr(exception, "_stalwart_timeout", None) is not None:
-            return False  # a stalwart Timeout inside expired: the callee did not answer
         verdict = self._classifier(outcome)
         if verdict is Verdict.CANCELLED:
             return None
@@ -315,9 +315,18 @@ class _ThrottleRunner:
         self._checks_results = throttle.classify is not None
 
     def _finished(self, state: _ThrottleState, outcome: Outcome[Any]) -> None:
+        now = current_clock().monotonic()
+        exception = outcome.exception
+        if isinstance(exception, DeadlineExceeded):
+            limit = _context.current().deadline
+            if is_attempt_timeout(exception, limit):
+                state.record(now, accepted=False)  # the callee did not answer in time
+                return
+            if now >= limit:
+                return  # the caller's own deadline: neutral, as cancellation is in async code
         accepted = self._throttle.accepted(outcome)
         if accepted is not None:
-            state.record(current_clock().monotonic(), accepted=accepted)
+            state.record(now, accepted=accepted)
 
     def _returned(self, state: _ThrottleState, result: Any) -> None:
         if self._checks_results:

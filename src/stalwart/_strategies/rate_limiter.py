@@ -256,10 +256,10 @@ class RateLimiter(Strategy):
     def __post_init__(self) -> None:
         object.__setattr__(self, "rate", check_number("rate", self.rate, above=0))
         object.__setattr__(self, "per", check_number("per", self.per, above=0))
-        if not self.interval > 0:
+        if not 0 < self.interval < math.inf:
             raise ValueError(
                 f"rate must leave a representable interval between tokens: rate={self.rate!r} "
-                f"per {self.per!r} s gives per / rate = 0"
+                f"per {self.per!r} s gives per / rate = {self.interval!r}"
             )
         if self.burst is not None:
             check_int("burst", self.burst, minimum=1)
