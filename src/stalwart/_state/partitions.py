@@ -17,6 +17,9 @@ S = TypeVar("S")
 #: grow memory without limit.
 DEFAULT_MAX_PARTITIONS = 1024
 
+#: How many of the oldest partitions eviction looks through for an idle one.
+_EVICTION_SCAN = 16
+
 
 @final
 class Partitions(Generic[S]):
@@ -25,6 +28,11 @@ class Partitions(Generic[S]):
     The lock is held only to find or create an entry, never while a call runs. An
     evicted partition starts afresh if its key comes back: for a breaker that means
     closed, for a budget full. `max_size` must be >= 1.
+
+    Eviction spares busy partitions: among the oldest few entries it evicts the first
+    whose state says it is `idle()` (no call in flight, no waiter, no open circuit), so
+    a stream of random keys cannot lift a bulkhead's limit or close an open circuit.
+    Only when all of those are busy does the oldest go, which keeps the bound hard.
     """
 
     __slots__ = ("_create", "_entries", "_lock", "max_size")
@@ -55,8 +63,19 @@ class Partitions(Generic[S]):
                 return state
             state = entries[key] = self._create(key)
             if len(entries) > self.max_size:
-                entries.popitem(last=False)
+                self._evict(key)
             return state
+
+    def _evict(self, newcomer: Hashable) -> None:
+        entries = self._entries
+        for candidate, (old_key, old_state) in enumerate(entries.items()):
+            if candidate >= _EVICTION_SCAN or old_key == newcomer:
+                break
+            idle = getattr(old_state, "idle", None)
+            if idle is None or idle():
+                del entries[old_key]
+                return
+        entries.popitem(last=False)
 
     def peek(self, key: Hashable) -> S | None:
         """The state for `key` if it exists, without creating it or touching its age."""

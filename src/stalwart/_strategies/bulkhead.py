@@ -145,6 +145,10 @@ class BulkheadState:
 
     __slots__ = ("_lock", "_queue", "in_flight", "max_concurrent", "max_queue")
 
+    def idle(self) -> bool:
+        """No call in flight and none waiting: safe to evict."""
+        return self.in_flight == 0 and not self._queue
+
     def __init__(self, *, max_concurrent: int, max_queue: int) -> None:
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue

@@ -158,6 +158,11 @@ class TokenBucket:
     def __repr__(self) -> str:
         return f"<TokenBucket capacity={self.capacity} interval={self.interval:g} s>"
 
+    def idle(self) -> bool:
+        """Nobody waiting for a token: safe to evict (a fresh bucket starts full, which
+        at worst grants one burst early)."""
+        return self.waiting == 0
+
     def take(self, now: float, max_wait: float) -> Reservation:
         """Take a token at `now`, or reserve the next one if it comes within `max_wait`
         seconds (>= 0; `inf` for any wait); otherwise refuse, changing nothing."""

@@ -72,14 +72,32 @@ def test_events_carry_the_key(clock: FakeClock, events: list[stalwart.Event]) ->
 
 
 def test_partitions_are_bounded_least_recently_used_first(clock: FakeClock) -> None:
-    """Beyond max_partitions the least recently used key is forgotten, and returns closed."""
+    """Beyond max_partitions the least recently used idle key is forgotten, and returns closed."""
     breaker = CircuitBreaker(key=by_host, min_calls=1, max_partitions=2)
-    trip(breaker, "a")
+    run(breaker, succeed, "a")
     run(breaker, succeed, "b")
-    run(breaker, succeed, "a")  # refused, but marks "a" as recently used
-    run(breaker, succeed, "c")  # evicts "b"
-    assert set(breaker.keys()) == {"a", "c"}
-    run(breaker, succeed, "b")  # evicts "a"
+    run(breaker, succeed, "c")  # evicts "a", the least recently used
+    assert set(breaker.keys()) == {"b", "c"}
+    run(breaker, succeed, "b")  # marks "b" as recently used
+    run(breaker, succeed, "d")  # evicts "c"
+    assert set(breaker.keys()) == {"b", "d"}
+
+
+def test_random_keys_cannot_push_out_an_open_circuit(clock: FakeClock) -> None:
+    """Eviction spares an open circuit: a stream of new keys does not close it."""
+    breaker = CircuitBreaker(key=by_host, min_calls=1, max_partitions=2)
+    trip(breaker, "api")
+    for index in range(50):
+        run(breaker, succeed, f"random-{index}")
+    assert breaker.state("api") is CircuitState.OPEN
+    assert len(breaker.keys()) == 2
+
+
+def test_the_bound_holds_even_when_every_partition_is_busy(clock: FakeClock) -> None:
+    """When every partition is open, the oldest goes anyway: memory stays bounded."""
+    breaker = CircuitBreaker(key=by_host, min_calls=1, max_partitions=2)
+    for host in ("a", "b", "c"):
+        trip(breaker, host)
     assert set(breaker.keys()) == {"b", "c"}
     assert run(breaker, succeed, "a") == "ok"  # forgotten: starts closed
 

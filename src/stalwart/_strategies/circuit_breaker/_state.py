@@ -226,6 +226,11 @@ class BreakerState:
         "key",
     )
 
+    def idle(self) -> bool:
+        """Closed with no probe in flight: safe to evict (an open or isolated circuit is
+        kept, so random keys cannot close it by pushing it out)."""
+        return self._state is CLOSED and not self._probes
+
     def __init__(self, config: BreakerConfig, key: Hashable = None) -> None:
         self.key = key
         self._config = config
