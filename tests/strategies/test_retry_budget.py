@@ -259,3 +259,12 @@ def test_retry_rejects_a_budget_of_the_wrong_type() -> None:
     """Retry(budget=...) takes a RetryBudget and says so otherwise."""
     with pytest.raises(TypeError, match="budget"):
         stalwart.Retry(on=OSError, budget=object())  # type: ignore[arg-type]
+
+
+def test_withdraw_raises_when_the_budget_is_spent(clock: FakeClock) -> None:
+    """For hand-written retry loops, withdraw() raises RetryBudgetExhausted naming the key."""
+    budget = stalwart.RetryBudget(ratio=0.0, min_per_second=0.1, ttl=10.0)
+    budget.withdraw("api")
+    with pytest.raises(stalwart.RetryBudgetExhausted, match="api") as caught:
+        budget.withdraw("api")
+    assert caught.value.key == "api"

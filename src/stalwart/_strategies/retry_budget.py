@@ -18,6 +18,7 @@ from typing import Any, ClassVar, final
 
 from .._clock import current_clock
 from .._events import Event, emit
+from .._exceptions import RetryBudgetExhausted
 from .._state.partitions import DEFAULT_MAX_PARTITIONS, Partitions
 from .._state.store import MEMORY, StateStore
 from .._state.window import RollingWindow
@@ -174,6 +175,14 @@ class RetryBudget:
                 )
             )
         return allowed
+
+    def withdraw(self, key: Hashable = None) -> None:
+        """Spend one retry for `key`, or raise `RetryBudgetExhausted` (for code that retries
+        by hand and wants the budget's verdict as an exception)."""
+        if not self.try_withdraw(key):
+            raise RetryBudgetExhausted(
+                f"retry budget {self.name!r} has no retry left for {key!r}", key=key
+            )
 
     def statistics(self, key: Hashable = None) -> RetryBudgetStatistics:
         """A snapshot of partition `key` (an unseen key reports a fresh budget)."""
