@@ -85,3 +85,36 @@ with FakeClock(seed=1) as clock:
     clock.advance(1.0)
 with instant_retries(max_attempts=1):
     pass
+
+# The strategies compose in one pipeline, and their snapshots are typed.
+budget = stalwart.RetryBudget(key=lambda host, path: host)
+breaker = stalwart.CircuitBreaker(on=ConnectionError, key=lambda host, path: host)
+bulkhead = stalwart.Bulkhead(max_concurrent=10, max_queue=5)
+limiter = stalwart.RateLimiter(rate=100.0, burst=10, wait=True)
+throttle = stalwart.AdaptiveThrottle()
+standard = stalwart.Pipeline(
+    stalwart.Fallback(on=ConnectionError, value="cached"),
+    bulkhead,
+    limiter,
+    stalwart.Timeout(total=30.0),
+    stalwart.Retry(on=ConnectionError, budget=budget),
+    breaker,
+    throttle,
+    stalwart.Timeout(per_attempt=10.0),
+    stalwart.Chaos(rate=0.1, exception=ConnectionError("injected")),
+)
+hedged = stalwart.Pipeline(
+    stalwart.Timeout(total=5.0),
+    stalwart.Hedge(delay=stalwart.Hedge.percentile(95), max_hedges=2, budget=budget),
+)
+assert_type(breaker.state("api"), stalwart.CircuitState)
+assert_type(breaker.statistics(), stalwart.CircuitStatistics)
+assert_type(bulkhead.statistics(), stalwart.BulkheadStatistics)
+assert_type(limiter.statistics(), stalwart.RateLimiterStatistics)
+assert_type(budget.statistics("api"), stalwart.RetryBudgetStatistics)
+assert_type(budget.try_withdraw("api"), bool)
+assert_type(throttle.statistics(), stalwart.AdaptiveThrottleStatistics)
+try:
+    standard.call(fetch, 1)
+except stalwart.Rejected as refusal:
+    assert_type(refusal.retry_after, float | None)
