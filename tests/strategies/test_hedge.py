@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Hashable, Iterator, Mapping
@@ -11,9 +12,9 @@ import anyio
 import pytest
 
 import stalwart
+import stalwart._strategies.hedge as hedge_module
 from stalwart import Cancelled, DeadlineExceeded, Outcome, Pipeline, Timeout, Verdict
 from stalwart._clock import current_clock
-from stalwart._strategies import hedge as hedge_module
 from stalwart._strategies._base import WrongKind
 from stalwart._strategies.hedge import (
     Hedge,
@@ -28,6 +29,12 @@ from stalwart._strategies.hedge import (
 from stalwart.testing import FakeClock
 
 # -- helpers --------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def workers_leave_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pool workers exit as soon as they are idle, so tests can count and join them."""
+    monkeypatch.setattr(hedge_module, "WORKER_IDLE_TIMEOUT", 0.0)
 
 
 @pytest.fixture
@@ -388,9 +395,10 @@ def test_sync_uninterruptible_loser_keeps_running_and_is_discarded(clock: FakeCl
     baseline = threading.active_count()
     gate = threading.Event()
     seen: list[str] = []
+    calls = itertools.count(1)
 
     def fn() -> str:
-        if threading.current_thread().name.endswith("-1"):
+        if next(calls) == 1:  # attempt 1: it starts a whole delay before the hedge
             gate.wait(10)  # a call stalwart cannot interrupt
             try:
                 stalwart.sleep(1.0)
@@ -439,7 +447,7 @@ def test_sync_calls_run_unhedged_while_too_many_losers_are_stuck(
 
     def fn(stuck: bool) -> str:
         ran_in.append(threading.current_thread())
-        if stuck and threading.current_thread().name.endswith("-1"):
+        if stuck and len(ran_in) == 1:  # attempt 1 of the first call
             gate.wait(10)
             return "late"
         return "ok"
@@ -983,3 +991,29 @@ def test_event_messages_are_sentences() -> None:
         HedgeWon(strategy="h", attempt=2, attempts=3, verdict=Verdict.SUCCESS).message()
     )
     assert "refused" in HedgeBudgetExhausted(strategy="h", attempt=2).message()
+
+
+@pytest.mark.realtime
+def test_sync_attempts_reuse_pool_workers(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sync attempts run on a reused pool of daemon workers that leave once idle, not on a
+    new thread per attempt (idle workers wait 0.2 s of real time here)."""
+    monkeypatch.setattr(hedge_module, "WORKER_IDLE_TIMEOUT", 0.2)
+    used: set[threading.Thread] = set()
+
+    def fn() -> str:
+        used.add(threading.current_thread())
+        return "ok"
+
+    pipeline = Pipeline(Hedge(delay=1.0))
+    for _ in range(20):
+        assert pipeline.call(fn) == "ok"
+    # A thread per attempt would be 20; a worker that reports before it marks itself idle
+    # may make the next call start one more, rarely.
+    assert len(used) <= 10
+    assert all(worker.daemon for worker in used)
+    assert threading.current_thread() not in used
+    for worker in used:  # idle workers leave by themselves
+        worker.join(10)
+        assert not worker.is_alive()

@@ -2,15 +2,18 @@
 
 The decisions of one hedged call (start attempt n now? wake up when? which outcome ends
 the call, and with which note?) live in the I/O-free `_Race`. The async driver runs
-attempts as tasks of an anyio task group, the sync driver in daemon threads; both only
+attempts as tasks of an anyio task group, the sync driver on a pool of daemon threads; both only
 start attempts, wait on the clock and cancel the losers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import logging
 import math
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -45,6 +48,56 @@ MAX_SAMPLES: Final = 2048
 #: Sync losers of one pipeline still running after their call returned; beyond this,
 #: calls run unhedged in the caller's thread until some of them end.
 MAX_ABANDONED_THREADS = 64
+#: Seconds an idle worker of the sync attempt pool waits for more work before it exits.
+WORKER_IDLE_TIMEOUT = 10.0
+
+
+@final
+class _Workers:
+    """The small pool of daemon threads that run sync attempts.
+
+    Threads are reused while work keeps coming and leave after `WORKER_IDLE_TIMEOUT`
+    seconds idle, so a quiet process keeps none. They are daemon threads on purpose:
+    a loser stuck in a call that cannot be interrupted must not hold up interpreter exit
+    (a `ThreadPoolExecutor` joins its workers at exit). Tasks are plain callables that
+    already carry their context.
+    """
+
+    __slots__ = ("_idle", "_lock", "_names", "_tasks")
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # idle workers not yet promised to a queued task
+        self._names = itertools.count(1)
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            reuse = self._idle > 0
+            if reuse:
+                self._idle -= 1
+        self._tasks.put(task)
+        if not reuse:
+            name = f"stalwart-hedge-worker-{next(self._names)}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                timeout = WORKER_IDLE_TIMEOUT
+                task = self._tasks.get(timeout=timeout) if timeout > 0 else self._tasks.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # nothing promised to this worker: leave
+                        self._idle -= 1
+                        return
+                continue  # every idle worker is promised to a task already queued
+            task()
+            with self._lock:
+                self._idle += 1
+
+
+_WORKERS = _Workers()
 
 
 def _seconds(name: str, value: object, *, allow_inf: bool) -> float:
@@ -316,15 +369,15 @@ class Hedge(Strategy):
     - async (asyncio or trio): attempts are tasks of an anyio task group; the others are
       cancelled when one wins, and the call returns only after they finished (a loser
       that shields itself from cancellation delays the return, as in Polly).
-    - sync: every attempt runs in its own daemon thread, in the caller's context (its
-      deadline and request values) and inside its own `stalwart.cancel_scope()`. The
-      losers' scopes are cancelled when one wins: a loser wakes with `Cancelled` from
-      the stalwart wait it is in, or meets it at its next one, and its thread ends. The
-      call does not wait for them: a loser blocked in code that cannot be interrupted
-      keeps running in its thread until that code returns, then its result or exception
-      is discarded and the thread ends. While 64 such threads of one pipeline are still
-      running, calls run unhedged in the caller's thread, so a hung upstream cannot pile
-      up threads.
+    - sync: attempts run on a small shared pool of daemon worker threads (reused while
+      work keeps coming, gone after 10 s idle), in the caller's context (its deadline
+      and request values) and inside their own `stalwart.cancel_scope()`. The losers'
+      scopes are cancelled when one wins: a loser wakes with `Cancelled` from the
+      stalwart wait it is in, or meets it at its next one, and its worker is free again.
+      The call does not wait for them: a loser blocked in code that cannot be
+      interrupted keeps its worker until that code returns, then its result or exception
+      is discarded. While 64 such losers of one pipeline are still running, calls run
+      unhedged in the caller's thread, so a hung upstream cannot pile up threads.
     """
 
     delay: float | LatencyPercentile
@@ -794,16 +847,16 @@ class _HedgeRunner:
                 while (number := race.launch(now)) is not None:
                     scope = _context.cancel_scope()
                     scopes.append(scope)
-                    _context.start_thread(
-                        self._attempt,
-                        box,
-                        scope,
-                        number,
-                        fn,
-                        args,
-                        kwargs,
-                        name=f"stalwart-{self._hedge.name}-{number}",
-                        daemon=True,
+                    _WORKERS.submit(
+                        functools.partial(
+                            _context.carry_context(self._attempt),
+                            box,
+                            scope,
+                            number,
+                            fn,
+                            args,
+                            kwargs,
+                        )
                     )
                 if race.outcome is not None:
                     break
@@ -826,7 +879,7 @@ class _HedgeRunner:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
     ) -> None:
-        """One attempt, in its own thread and cancel scope, in the caller's context."""
+        """One attempt, on a pool worker in its own cancel scope, in the caller's context."""
         try:
             with scope:
                 result = self._inner.call(fn, args, kwargs)
