@@ -151,7 +151,8 @@ def test_replace_revalidates_and_starts_empty() -> None:
     bulkhead = Bulkhead(max_concurrent=1)
     pipeline = Pipeline(bulkhead)
     larger = bulkhead.replace(max_concurrent=2)
-    assert larger == Bulkhead(max_concurrent=2)
+    assert (larger.max_concurrent, larger.max_queue) == (2, 0)
+    assert larger != bulkhead
     with pytest.raises(ValueError, match=r"^max_queue must"):
         bulkhead.replace(max_queue=-1)
 
@@ -161,14 +162,16 @@ def test_replace_revalidates_and_starts_empty() -> None:
     assert pipeline.call(inside) == 0  # the copy does not see the original's slot
 
 
-def test_options_are_frozen_and_compare_by_value() -> None:
-    """Bulkheads are immutable, and equal (with equal hashes) when their options are."""
+def test_options_are_frozen_and_bulkheads_compare_by_identity() -> None:
+    """Bulkheads are immutable; each owns its slots, so two with equal options are distinct."""
     bulkhead = Bulkhead(max_concurrent=3)
     with pytest.raises(AttributeError):
         bulkhead.max_concurrent = 4  # type: ignore[misc]
-    assert bulkhead == Bulkhead(max_concurrent=3)
-    assert hash(bulkhead) == hash(Bulkhead(max_concurrent=3))
-    assert bulkhead != Bulkhead(max_concurrent=3, max_queue=1)
+    twin = Bulkhead(max_concurrent=3)
+    assert Pipeline(bulkhead) == Pipeline(bulkhead)
+    assert bulkhead != twin
+    assert len({bulkhead, twin}) == 2
+    assert Pipeline(bulkhead) != Pipeline(twin)  # they would not share slots
 
 
 # -- the slot state ---------------------------------------------------------------------------

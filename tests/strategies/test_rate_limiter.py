@@ -150,20 +150,21 @@ def test_replace_revalidates_with_full_buckets(clock: FakeClock) -> None:
     assert passes(Pipeline(limiter))
     assert not passes(Pipeline(limiter))
     copy = limiter.replace(per=2)
-    assert copy == RateLimiter(rate=1, per=2)
+    assert repr(copy) == repr(RateLimiter(rate=1, per=2))  # same options, its own bucket
     assert passes(Pipeline(copy))
     with pytest.raises(ValueError, match=r"^rate must"):
         limiter.replace(rate=0)
 
 
-def test_options_are_frozen_and_compare_by_value() -> None:
-    """Limiters are immutable, and equal (with equal hashes) when their options are."""
+def test_options_are_frozen_and_limiters_compare_by_identity() -> None:
+    """Limiters are immutable; each owns its bucket, so two with equal options are distinct."""
     limiter = RateLimiter(rate=5)
     with pytest.raises(AttributeError):
         limiter.rate = 6  # type: ignore[misc]
-    assert limiter == RateLimiter(rate=5.0)
-    assert hash(limiter) == hash(RateLimiter(rate=5))
-    assert limiter != RateLimiter(rate=5, burst=1)
+    twin = RateLimiter(rate=5.0)
+    assert {limiter} == {limiter}  # equal to itself
+    assert limiter != twin
+    assert len({limiter, twin}) == 2
 
 
 # -- the bucket -----------------------------------------------------------------------------

@@ -145,7 +145,8 @@ class _ThrottleState:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+# Compared by identity: each instance owns its state (its slots, tokens or counts).
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AdaptiveThrottle(Strategy):
     """Reject calls locally, before they leave the process, while the callee refuses many.
 

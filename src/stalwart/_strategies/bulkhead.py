@@ -232,7 +232,8 @@ def _release(state: BulkheadState) -> None:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+# Compared by identity: each instance owns its state (its slots, tokens or counts).
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Bulkhead(Strategy):
     """Cap how many calls run at once, with an optional bounded queue of waiting callers.
 

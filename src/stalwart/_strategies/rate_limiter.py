@@ -206,7 +206,8 @@ def _max_wait(wait: object) -> float:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+# Compared by identity: each instance owns its state (its slots, tokens or counts).
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RateLimiter(Strategy):
     """Let calls through at `rate` per `per` seconds, in bursts of up to `burst`: a token bucket.
 

@@ -97,7 +97,8 @@ class _BudgetState:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+# Compared by identity: each instance owns its state (its slots, tokens or counts).
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RetryBudget:
     """A budget of retries per destination, shared by every Retry and Hedge given it.
 
