@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import stalwart
 from stalwart.testing import FakeClock
 
 
@@ -20,3 +21,12 @@ def clock() -> Iterator[FakeClock]:
     """A FakeClock installed for the test: every stalwart wait is instant and repeatable."""
     with FakeClock() as fake:
         yield fake
+
+
+@pytest.fixture
+def events() -> Iterator[list[stalwart.Event]]:
+    """Every stalwart event emitted during the test, in order; the listener is removed after."""
+    seen: list[stalwart.Event] = []
+    remove = stalwart.add_listener(seen.append)
+    yield seen
+    remove()

@@ -7,7 +7,6 @@ import gc
 import inspect
 import threading
 import warnings
-from collections.abc import Iterator
 
 import anyio
 import anyio.lowlevel
@@ -16,15 +15,6 @@ import pytest
 import stalwart
 from stalwart import Backoff, Pipeline, Retry, Timeout
 from stalwart.testing import FakeClock
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def standard() -> Pipeline:

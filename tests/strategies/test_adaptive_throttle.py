@@ -38,15 +38,6 @@ from stalwart.testing import FakeClock
 # -- helpers --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
-
-
 def rejections(events: list[stalwart.Event]) -> list[ThrottleRejected]:
     return [event for event in events if isinstance(event, ThrottleRejected)]
 

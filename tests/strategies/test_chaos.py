@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -29,15 +28,6 @@ from stalwart._strategies.fallback import Fallback
 from stalwart.testing import FakeClock
 
 # -- helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def injected(events: list[stalwart.Event]) -> list[ChaosInjected]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import anyio
@@ -30,15 +30,6 @@ from stalwart._strategies.fallback import Fallback, FallbackUsed
 from stalwart.testing import FakeClock
 
 # -- helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def used(events: list[stalwart.Event]) -> list[FallbackUsed]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import anyio
@@ -35,15 +35,6 @@ from stalwart.testing import FakeClock
 def workers_leave_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pool workers exit as soon as they are idle, so tests can count and join them."""
     monkeypatch.setattr(hedge_module, "WORKER_IDLE_TIMEOUT", 0.0)
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def started(events: list[stalwart.Event]) -> list[HedgeStarted]:

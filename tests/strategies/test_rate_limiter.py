@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -32,15 +31,6 @@ try:  # newer anyio releases keep it in anyio.testing
     from anyio.testing import wait_all_tasks_blocked  # type: ignore[import-not-found]
 except ImportError:
     from anyio import wait_all_tasks_blocked
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def of_type(events: list[stalwart.Event], kind: type[Any]) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -33,15 +33,6 @@ except ImportError:
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def scheduled(events: list[stalwart.Event]) -> list[RetryScheduled]:

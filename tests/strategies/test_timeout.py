@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -28,15 +27,6 @@ try:  # newer anyio releases keep it in anyio.testing
     from anyio.testing import wait_all_tasks_blocked  # type: ignore[import-not-found]
 except ImportError:
     from anyio import wait_all_tasks_blocked
-
-
-@pytest.fixture
-def events() -> Iterator[list[stalwart.Event]]:
-    """Every stalwart event emitted during the test, in order."""
-    seen: list[stalwart.Event] = []
-    remove = stalwart.add_listener(seen.append)
-    yield seen
-    remove()
 
 
 def expired(events: list[stalwart.Event]) -> list[TimeoutExpired]:
