@@ -11,14 +11,16 @@ import enum
 from collections.abc import Callable
 from typing import Any, Generic, TypeAlias, TypeVar, final
 
-from ._exceptions import Cancelled
+from ._exceptions import Cancelled, DeadlineExceeded
 
 __all__ = [
     "Classifier",
     "Outcome",
     "Verdict",
     "classify_exceptions",
+    "forbid_retry",
     "is_cancellation",
+    "retry_forbidden",
 ]
 
 T = TypeVar("T")
@@ -113,6 +115,28 @@ def is_cancellation(exception: BaseException) -> bool:
     that is not an `Exception` (asyncio's `CancelledError`, trio's `Cancelled`,
     `KeyboardInterrupt`, `SystemExit`, `GeneratorExit`)."""
     return isinstance(exception, Cancelled) or not isinstance(exception, Exception)
+
+
+def forbid_retry(exception: BaseException, reason: str) -> None:
+    """Mark `exception` as unsafe to repeat, whatever any classifier says.
+
+    Integrations call this when they know the failed operation may already have taken
+    effect (an HTTP POST whose request reached the server); `Retry` and `Hedge` then stop
+    at once and add `reason` to the exception's notes.
+    """
+    exception._stalwart_no_retry = reason  # type: ignore[attr-defined]
+
+
+def retry_forbidden(exception: BaseException) -> str | None:
+    """The reason `exception` must not be repeated, or None.
+
+    A `DeadlineExceeded` that interrupted an attempt carries the mark of the cancellation
+    it replaced (its `__context__`): the attempt saw that cancellation, not the deadline.
+    """
+    reason = getattr(exception, "_stalwart_no_retry", None)
+    if reason is None and isinstance(exception, DeadlineExceeded):
+        reason = getattr(exception.__context__, "_stalwart_no_retry", None)
+    return reason if isinstance(reason, str) else None
 
 
 def classify_exceptions(

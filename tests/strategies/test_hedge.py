@@ -1008,3 +1008,21 @@ def test_sync_attempts_reuse_pool_workers(
     for worker in used:  # idle workers leave by themselves
         worker.join(10)
         assert not worker.is_alive()
+
+
+def test_an_outcome_marked_unsafe_ends_the_race() -> None:
+    from stalwart._outcome import forbid_retry
+
+    calls = 0
+
+    def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        error = ConnectionError("sent, then reset")
+        forbid_retry(error, "may have taken effect")
+        raise error
+
+    pipeline = stalwart.Pipeline(stalwart.Hedge(delay=math.inf, on=ConnectionError))
+    with FakeClock(autojump=False), pytest.raises(ConnectionError):
+        pipeline.call(flaky)
+    assert calls == 1

@@ -831,3 +831,55 @@ def test_retry_is_frozen_and_compares_by_value() -> None:
     assert retry == Retry(on=ConnectionError)
     assert hash(retry) == hash(Retry(on=ConnectionError))
     assert retry != Retry(on=ConnectionError, max_attempts=4)
+
+
+# -- outcomes marked unsafe to repeat ------------------------------------------------------
+
+
+def test_an_outcome_marked_unsafe_is_never_retried(clock: FakeClock) -> None:
+    from stalwart._outcome import forbid_retry
+
+    calls = 0
+
+    def charge() -> None:
+        nonlocal calls
+        calls += 1
+        error = ConnectionError("reset after the request was sent")
+        forbid_retry(error, "the payment may have gone through")
+        raise error
+
+    retry = stalwart.Pipeline(stalwart.Retry(on=ConnectionError))
+    with pytest.raises(ConnectionError) as caught:
+        retry.call(charge)
+    assert calls == 1
+    assert caught.value.__notes__ == [
+        "stalwart: retry did not retry attempt 1: the payment may have gone through"
+    ]
+
+
+@pytest.mark.anyio
+async def test_an_attempt_timeout_whose_attempt_was_marked_unsafe_is_not_retried(
+    clock: FakeClock,
+) -> None:
+    """The deadline interrupts the attempt with a cancellation; the attempt marks that
+    cancellation, and the retry finds the mark on the DeadlineExceeded that replaced it."""
+    from stalwart._outcome import forbid_retry
+
+    calls = 0
+
+    async def charge() -> None:
+        nonlocal calls
+        calls += 1
+        try:
+            await stalwart.asleep(60)
+        except BaseException as exc:
+            forbid_retry(exc, "sent")
+            raise
+
+    pipeline = stalwart.Pipeline(
+        stalwart.Retry(on=ConnectionError), stalwart.Timeout(per_attempt=1.0)
+    )
+    with pytest.raises(stalwart.DeadlineExceeded) as caught:
+        await pipeline.acall(charge)
+    assert calls == 1
+    assert "stalwart: retry did not retry attempt 1: sent" in caught.value.__notes__

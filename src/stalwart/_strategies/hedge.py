@@ -27,7 +27,14 @@ from .._clock import current_clock
 from .._context import CancelToken, Context, Scope, deadline_error
 from .._events import Event, emit
 from .._exceptions import Cancelled
-from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
+from .._outcome import (
+    Classifier,
+    Outcome,
+    Verdict,
+    classify_exceptions,
+    is_cancellation,
+    retry_forbidden,
+)
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
 from .timeout import is_attempt_timeout
 
@@ -602,7 +609,7 @@ class _Race:
         if exception is not None:
             if is_cancellation(exception):
                 return Verdict.CANCELLED
-            if isinstance(exception, WrongKind):
+            if isinstance(exception, WrongKind) or retry_forbidden(exception) is not None:
                 return Verdict.FATAL
             # A deadline earlier than the call's own came from a per-attempt timeout inside.
             if is_attempt_timeout(exception, self._deadline):

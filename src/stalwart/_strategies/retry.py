@@ -19,7 +19,14 @@ from .._clock import current_clock
 from .._context import Context, deadline_error
 from .._events import RetryGaveUp, RetryScheduled, emit
 from .._exceptions import DeadlineExceeded
-from .._outcome import Classifier, Outcome, Verdict, classify_exceptions, is_cancellation
+from .._outcome import (
+    Classifier,
+    Outcome,
+    Verdict,
+    classify_exceptions,
+    is_cancellation,
+    retry_forbidden,
+)
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
 from .retry_budget import RetryBudget
 from .timeout import is_attempt_timeout
@@ -114,7 +121,9 @@ class Retry(Strategy):
     Exactly one of the two is required. Whatever they say, cancellation (stalwart's
     `Cancelled`, asyncio's `CancelledError`, trio's `Cancelled`, `KeyboardInterrupt`) is
     never retried, and a `DeadlineExceeded` from a `Timeout(per_attempt=...)` inside the
-    retry is always retried while time remains.
+    retry is always retried while time remains, unless the code that failed marked its
+    exception unsafe to repeat (the HTTP transports do so for a POST that may have
+    reached the server): such an outcome is never retried.
 
     Other options, with their defaults:
 
@@ -263,7 +272,7 @@ class _RetryRunner:
         if exception is not None:
             if is_cancellation(exception):
                 return Verdict.CANCELLED
-            if isinstance(exception, WrongKind):
+            if isinstance(exception, WrongKind) or retry_forbidden(exception) is not None:
                 return Verdict.FATAL
             # A deadline earlier than the retry's own came from a per-attempt timeout inside.
             if is_attempt_timeout(exception, ctx.deadline):
@@ -328,11 +337,15 @@ class _RetryRunner:
                 exception.add_note(
                     f"stalwart: {name} gave up after {attempt} attempt(s): {stop.reason}"
                 )
-        elif exception is not None and attempt > 1 and verdict is not Verdict.CANCELLED:
-            exception.add_note(
-                f"stalwart: {name} stopped on attempt {attempt}: "
-                f"the outcome is {verdict.value}, not retryable"
-            )
+        elif exception is not None and verdict is not Verdict.CANCELLED:
+            forbidden = retry_forbidden(exception)
+            if forbidden is not None:
+                exception.add_note(f"stalwart: {name} did not retry attempt {attempt}: {forbidden}")
+            elif attempt > 1:
+                exception.add_note(
+                    f"stalwart: {name} stopped on attempt {attempt}: "
+                    f"the outcome is {verdict.value}, not retryable"
+                )
         return outcome.unwrap()
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
