@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import enum
 import inspect
+import subprocess
+import sys
+import types
 from pathlib import Path
 
+import pytest
+
 import stalwart
+import stalwart.httpx
+import stalwart.httpx2
 import stalwart.testing
 
 #: Classes meant for extension or subclassing by stalwart itself.
@@ -16,6 +23,8 @@ OPEN_CLASSES = {"Clock", "Event", "StateStore", "Strategy", "StalwartError", "Re
 def test_all_is_sorted_and_complete() -> None:
     """`__all__` is sorted and names every public attribute the package defines."""
     assert stalwart.__all__ == sorted(stalwart.__all__)
+    for name in stalwart.__all__:
+        getattr(stalwart, name)  # some are imported on first use (the httpx clients)
     public = {
         name
         for name, value in vars(stalwart).items()
@@ -41,6 +50,28 @@ def test_concrete_public_classes_are_final() -> None:
         if issubclass(value, BaseException | stalwart.Event | enum.Enum):
             continue
         assert getattr(value, "__final__", False), f"{name} is not @final"
+
+
+@pytest.mark.parametrize("module", [stalwart.httpx, stalwart.httpx2])
+def test_http_modules_surface(module: types.ModuleType) -> None:
+    """stalwart.httpx and stalwart.httpx2 export the same names, documented, with
+    final transports; the clients are the top-level `stalwart.Client`/`AsyncClient`."""
+    assert len(set(module.__all__)) == len(module.__all__)  # ruff's RUF022 keeps it sorted
+    assert module.__all__ == stalwart.httpx.__all__
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value) or callable(value):
+            assert (value.__doc__ or "").strip(), f"{module.__name__}.{name} has no docstring"
+    assert module.ResilientTransport.__final__
+    assert module.AsyncResilientTransport.__final__
+    assert stalwart.Client is stalwart.httpx.Client
+    assert stalwart.AsyncClient is stalwart.httpx.AsyncClient
+
+
+def test_importing_stalwart_does_not_import_httpx() -> None:
+    """The HTTP integration loads on first use: `import stalwart` stays light."""
+    code = "import sys, stalwart; assert 'httpx' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_testing_module_surface() -> None:

@@ -5,6 +5,8 @@ Deadlines and cancellation that flow through the whole call tree (Go's
 `Pipeline`, for sync code, asyncio and trio.
 """
 
+import importlib as _importlib
+import typing as _typing
 from contextlib import suppress as _suppress
 
 from ._backoff import Backoff as Backoff
@@ -87,11 +89,17 @@ from ._strategies.retry_budget import RetryBudgetExhaustedEvent as RetryBudgetEx
 from ._strategies.retry_budget import RetryBudgetStatistics as RetryBudgetStatistics
 from ._strategies.timeout import Timeout as Timeout
 
+if _typing.TYPE_CHECKING:
+    from . import httpx as httpx
+    from .httpx import AsyncClient as AsyncClient
+    from .httpx import Client as Client
+
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AdaptiveThrottle",
     "AdaptiveThrottleStatistics",
+    "AsyncClient",
     "Backoff",
     "Bulkhead",
     "BulkheadFull",
@@ -111,6 +119,7 @@ __all__ = [
     "CircuitState",
     "CircuitStatistics",
     "Classifier",
+    "Client",
     "Clock",
     "DeadlineExceeded",
     "Event",
@@ -173,8 +182,23 @@ __all__ = [
 
 # Show the public path in reprs, docs and tracebacks (stalwart.Retry, not stalwart._...).
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if getattr(_obj, "__module__", "").startswith("stalwart._"):
         with _suppress(AttributeError, TypeError):  # aliases such as Jitter have no module
             _obj.__module__ = "stalwart"
 del _name, _obj, _suppress
+
+
+#: Imported on first use, so `import stalwart` does not import httpx.
+_LAZY = {"Client": "httpx", "AsyncClient": "httpx", "httpx": None, "httpx2": None}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'stalwart' has no attribute {name!r}")
+    module_name = _LAZY[name]
+    if module_name is None:
+        return _importlib.import_module(f"stalwart.{name}")
+    found = getattr(_importlib.import_module(f"stalwart.{module_name}"), name)
+    globals()[name] = found
+    return found
