@@ -76,7 +76,15 @@ def test_importing_stalwart_does_not_import_httpx() -> None:
 
 def test_testing_module_surface() -> None:
     """stalwart.testing exports exactly its documented helpers."""
-    assert sorted(stalwart.testing.__all__) == ["FakeClock", "instant_retries"]
+    assert sorted(stalwart.testing.__all__) == [
+        "FakeClock",
+        "FaultKind",
+        "Faults",
+        "FlakyServer",
+        "FlakyStatistics",
+        "RecordedRequest",
+        "instant_retries",
+    ]
 
 
 def test_package_ships_py_typed() -> None:

@@ -32,10 +32,19 @@ import anyio.lowlevel
 
 from ._clock import Clock, seeded_random, use_clock
 from ._context import _loop_caller, _running_trio
+from ._flaky import FaultKind, Faults, FlakyServer, FlakyStatistics, RecordedRequest
 from ._strategies.retry import TestingMode, pop_testing_mode, push_testing_mode
 from ._validation import check_int
 
-__all__ = ["FakeClock", "instant_retries"]
+__all__ = [
+    "FakeClock",
+    "FaultKind",
+    "Faults",
+    "FlakyServer",
+    "FlakyStatistics",
+    "RecordedRequest",
+    "instant_retries",
+]
 
 
 @dataclass(order=True, slots=True)
