@@ -32,11 +32,18 @@ CONNECT: Final = 5.0
 
 def origin(request: Any) -> str:
     """The partition of a request in the standard pipelines: `scheme://host:port`."""
+    try:
+        # Three strategies ask for every request: work it out once.
+        return request._stalwart_origin  # type: ignore[no-any-return]
+    except AttributeError:
+        pass
     url = request.url
     port = url.port
     if port is None:
         port = 443 if url.scheme == "https" else 80
-    return f"{url.scheme}://{url.host}:{port}"
+    found = f"{url.scheme}://{url.host}:{port}"
+    request._stalwart_origin = found
+    return found
 
 
 def standard_limits(library: Library) -> Any:

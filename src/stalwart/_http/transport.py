@@ -142,7 +142,6 @@ class _Call:
         "engine",
         "finished",
         "idempotent",
-        "keyed",
         "lock",
         "method",
         "propagate",
@@ -153,8 +152,7 @@ class _Call:
     def __init__(self, engine: Engine, request: Any, *, hedged: bool) -> None:
         self.engine = engine
         self.method: str = request.method
-        self.keyed = IDEMPOTENCY_KEY in request.headers
-        self.idempotent = self.keyed or self.method in IDEMPOTENT_METHODS
+        self.idempotent = self.method in IDEMPOTENT_METHODS or IDEMPOTENCY_KEY in request.headers
         stream = request.stream
         if isinstance(stream, engine.library.byte_stream):
             self.body: _BodyTracker | None = None  # in memory: replayed as often as needed
@@ -328,8 +326,11 @@ class Engine:
             if reason is not None:
                 forbid_retry(exception, reason)
 
-    def is_failure(self, call: _Call, response: Any) -> bool:
-        return is_failure_status(response.status_code, call.keyed)
+    def is_failure(self, request: Any, response: Any) -> bool:
+        status: int = response.status_code
+        if status < 400:  # the common case, decided without looking at headers
+            return False
+        return is_failure_status(status, status == 409 and IDEMPOTENCY_KEY in request.headers)
 
     def in_memory(self, response: Any) -> bool:
         """Whether the response's body is already in memory (it holds no connection)."""
@@ -468,7 +469,7 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
         except BaseException as exc:
             engine.interrupted(call, exc)
             raise
-        if engine.is_failure(call, response):
+        if engine.is_failure(request, response):
             raw = None
             if not engine.in_memory(response):
                 try:
@@ -571,7 +572,7 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
         except BaseException as exc:
             engine.interrupted(call, exc)
             raise
-        if engine.is_failure(call, response):
+        if engine.is_failure(request, response):
             raw = None
             if not engine.in_memory(response):
                 try:
