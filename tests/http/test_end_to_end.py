@@ -403,3 +403,100 @@ def running_tasks() -> set[Any]:
     except RuntimeError:
         return set()
     return set(asyncio.all_tasks())
+
+
+# -- bodies, TLS, and what a request really sent ---------------------------------------
+
+
+@pytest.mark.realtime
+def test_the_deadline_bounds_a_slow_body(flavour: Flavour, server: FlakyServer) -> None:
+    """The body is read after the transport returned; it stays bound by the deadline."""
+    server.faults = Faults(slow_body=3.0)
+    with flavour.stalwart.Client(base_url=server.url) as client:
+        started = anyio_clock()
+        with pytest.raises(stalwart.DeadlineExceeded), stalwart.deadline(0.5):
+            client.get("/x")
+        assert anyio_clock() - started < 2.0
+        pipeline = flavour.stalwart.standard_pipeline(total=0.5, per_attempt=0.5)
+    with flavour.stalwart.Client(base_url=server.url, pipeline=pipeline) as client:
+        started = anyio_clock()
+        with pytest.raises((stalwart.DeadlineExceeded, flavour.http.ReadTimeout)):
+            client.get("/x")
+        assert anyio_clock() - started < 2.0
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+# Stopping mid-body leaves httpx's and httpcore's nested body generators to the garbage
+# collector (httpx does not close the inner one), which trio reports; plain httpx does
+# the same when a caller stops reading early.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_async_the_pipeline_deadline_bounds_a_slow_body(
+    flavour: Flavour, server: FlakyServer
+) -> None:
+    server.faults = Faults(slow_body=3.0)
+    pipeline = flavour.stalwart.standard_pipeline(total=0.5, per_attempt=0.5)
+    async with flavour.stalwart.AsyncClient(base_url=server.url, pipeline=pipeline) as client:
+        started = anyio_clock()
+        with pytest.raises((stalwart.DeadlineExceeded, flavour.http.ReadTimeout)):
+            await client.get("/x")
+        assert anyio_clock() - started < 2.0
+
+
+def test_tls_refusals_are_not_retried(flavour: Flavour, server: FlakyServer, fake: Any) -> None:
+    with flavour.stalwart.Client() as client, pytest.raises(flavour.http.ConnectError):
+        client.get(server.url.replace("http://", "https://") + "/x")
+    assert server.statistics().connections == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_a_post_that_never_left_the_pool_is_retried(
+    flavour: Flavour, server: FlakyServer
+) -> None:
+    """The attempt timeout cancels a POST waiting for a pooled connection: nothing was
+    sent (httpcore reports the phases), so it is tried again."""
+    http = flavour.http
+    pipeline = stalwart.Pipeline(
+        stalwart.Timeout(total=1.0),
+        stalwart.Retry(classify=flavour.stalwart.classify, max_attempts=3),
+        stalwart.Timeout(per_attempt=0.2),
+    )
+    async with (
+        flavour.stalwart.AsyncClient(
+            base_url=server.url, pipeline=pipeline, limits=http.Limits(max_connections=1)
+        ) as client,
+        client.stream("GET", "/held"),
+    ):  # holds the only connection
+        with instant_retries(), pytest.raises(stalwart.DeadlineExceeded) as caught:
+            await client.post("/orders", content=b"{}", headers=rid("post"))
+    notes = getattr(caught.value, "__notes__", [])
+    assert not any("POST is not idempotent" in note for note in notes)
+    assert server.attempts("post") == 0  # never sent
+    assert any("gave up after" in note for note in notes)
+
+
+@pytest.mark.realtime
+def test_a_hedged_loser_releases_its_connection(flavour: Flavour, server: FlakyServer) -> None:
+    http = flavour.http
+    attempts: list[int] = []
+
+    class FastAfterFirst(http.HTTPTransport):  # type: ignore[misc, name-defined]
+        def handle_request(self, request: Any) -> Any:
+            attempts.append(1)
+            if len(attempts) == 2:
+                server.faults = Faults()
+            return super().handle_request(request)
+
+    server.faults = Faults(latency=0.5)
+    reads = flavour.stalwart.hedging_pipeline(delay=0.05)
+    with flavour.stalwart.Client(
+        base_url=server.url, read_pipeline=reads, transport=FastAfterFirst()
+    ) as client:
+        assert client.get("/x").status_code == 200
+        stop = threading.Event()
+        for _ in range(50):  # the loser finishes 0.5 s in, then closes its response
+            if active_connections(client) == 0:
+                break
+            stop.wait(0.05)
+        assert active_connections(client) == 0

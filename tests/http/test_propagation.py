@@ -19,7 +19,7 @@ def sent_headers(flavour: Flavour, url: str, propagation: Propagation | None, **
     seen: list[Any] = []
 
     def record(request: Any) -> Any:
-        seen.append(request.headers)
+        seen.append(flavour.http.Headers(request.headers))  # as sent: the call cleans up
         return flavour.http.Response(200)
 
     inner = flavour.http.MockTransport(record)

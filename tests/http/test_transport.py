@@ -8,6 +8,7 @@ sockets is in test_end_to_end.py.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -368,13 +369,22 @@ def test_each_attempt_gets_timeouts_cut_to_its_deadline(flavour: Flavour, fake: 
     assert second["read"] == pytest.approx(min(3.0, left))
 
 
-def test_the_request_keeps_its_own_timeouts_afterwards(flavour: Flavour, fake: FakeClock) -> None:
+def test_the_body_read_after_the_call_is_bound_by_its_attempts_deadline(
+    flavour: Flavour, fake: FakeClock
+) -> None:
+    """httpx reads the body once the transport returned: the read timeout it looks up
+    then is still cut to the deadline of the attempt that answered (10 s here)."""
     recorder = Recorder(flavour, 200)
     request = flavour.http.Request("GET", "http://api.test/x", extensions={"timeout": {"read": 9}})
     transport = flavour.stalwart.ResilientTransport(flavour.http.MockTransport(recorder))
     transport.handle_request(request)
-    assert request.extensions["timeout"] == {"read": 9}
-    assert type(request.extensions["timeout"]) is dict
+    timeouts = request.extensions["timeout"]
+    assert timeouts == {"read": 9}  # what the caller configured, unchanged
+    assert timeouts.get("read") == 9
+    fake.advance(9.5)
+    assert timeouts.get("read") == pytest.approx(0.5)
+    assert timeouts.get("connect") == pytest.approx(0.5)  # none configured: the deadline
+    assert timeouts.get("other", "default") == "default"
 
 
 def test_a_timeout_at_the_deadline_is_the_deadline(flavour: Flavour, fake: FakeClock) -> None:
@@ -519,3 +529,109 @@ def email_date(timestamp: float) -> str:
     import email.utils
 
     return email.utils.formatdate(timestamp, usegmt=True)
+
+
+# -- what the review found -----------------------------------------------------------
+
+
+def test_propagated_headers_do_not_follow_a_redirect_elsewhere(
+    flavour: Flavour, fake: FakeClock
+) -> None:
+    http = flavour.http
+    seen: dict[str, Any] = {}
+
+    def answer(request: Any) -> Any:
+        seen[request.url.host] = http.Headers(request.headers)
+        if request.url.host == "orders.internal":
+            return http.Response(302, headers={"Location": "https://partner.example/x"})
+        return http.Response(200)
+
+    transport = flavour.stalwart.ResilientTransport(
+        http.MockTransport(answer),
+        propagation=flavour.stalwart.Propagation(hosts=["orders.internal"]),
+    )
+    with (
+        http.Client(transport=transport, follow_redirects=True) as client,
+        stalwart.deadline(5.0),
+        stalwart.bind(request_id="r-1", tenant="secret"),
+    ):
+        client.get("http://orders.internal/x", headers={"baggage": "mine=1"})
+    assert seen["orders.internal"]["x-request-id"] == "r-1"
+    outside = seen["partner.example"]
+    assert "x-request-id" not in outside
+    assert "x-request-timeout-ms" not in outside
+    assert outside["baggage"] == "mine=1"  # the caller's own header, as they set it
+
+
+def test_responses_a_strategy_rejects_are_closed(flavour: Flavour, fake: FakeClock) -> None:
+    """A Retry that retries results (a 404 while data replicates) drops responses."""
+    recorder = Recorder(flavour, 0)
+    recorder.answers = [closing_response(flavour, recorder, 404)] * 2 + [200]
+
+    def retry_404(outcome: stalwart.Outcome[Any]) -> stalwart.Verdict:
+        if outcome.exception is None and outcome.result.status_code == 404:
+            return stalwart.Verdict.TRANSIENT
+        return flavour.stalwart.classify(outcome)
+
+    pipeline = stalwart.Pipeline(stalwart.Retry(classify=retry_404))
+    assert client(flavour, recorder, pipeline=pipeline).get("/x").status_code == 200
+    assert recorder.log == ["attempt 1", "attempt 2", "attempt 3", "closed 3", "closed 3"]
+
+
+def test_a_custom_classifier_may_retry_other_statuses(flavour: Flavour, fake: FakeClock) -> None:
+    def also_524(outcome: stalwart.Outcome[Any]) -> stalwart.Verdict:
+        response = getattr(outcome.exception, "response", None)
+        if response is not None and response.status_code == 524:
+            return stalwart.Verdict.TRANSIENT
+        return flavour.stalwart.classify(outcome)
+
+    recorder = Recorder(flavour, 524, 200)
+    pipeline = stalwart.Pipeline(stalwart.Retry(classify=also_524))
+    assert client(flavour, recorder, pipeline=pipeline).get("/x").status_code == 200
+    assert recorder.attempts == 2
+
+
+def test_a_streaming_body_is_never_hedged(flavour: Flavour) -> None:
+    recorder = Recorder(flavour, 200)
+    reads = flavour.stalwart.hedging_pipeline(delay=0.0, max_hedges=2)
+    c = client(flavour, recorder, read_pipeline=reads)
+    assert c.request("GET", "/x", content=iter([b"query"])).status_code == 200
+    assert recorder.attempts == 1
+
+
+def test_a_resilient_transport_is_not_wrapped_twice(flavour: Flavour) -> None:
+    inner = flavour.stalwart.ResilientTransport(flavour.http.MockTransport(lambda r: None))
+    with pytest.raises(TypeError, match="resilient transport already"):
+        flavour.stalwart.ResilientTransport(inner)
+    with pytest.raises(TypeError, match="resilient transport already"):
+        flavour.stalwart.Client(transport=inner)
+
+
+def test_a_pipeline_that_returns_no_response_is_named(flavour: Flavour, fake: FakeClock) -> None:
+    recorder = Recorder(flavour, flavour.http.ConnectError("down"))
+    pipeline = stalwart.Pipeline(stalwart.Fallback(value={"cached": True}, on=Exception))
+    with pytest.raises(TypeError, match="must produce a Response"):
+        client(flavour, recorder, pipeline=pipeline).get("/x")
+
+
+def test_hedged_reads_share_the_state_of_the_pipeline(flavour: Flavour) -> None:
+    with flavour.stalwart.Client(hedge=True) as c:
+        writes, reads = c._transport.pipeline, c._transport.read_pipeline
+    kinds = (stalwart.Bulkhead, stalwart.CircuitBreaker)
+    for kind in kinds:
+        (shared,) = {s for s in writes.strategies if isinstance(s, kind)}
+        assert any(s is shared for s in reads.strategies)
+    (retry,) = [s for s in writes.strategies if isinstance(s, stalwart.Retry)]
+    (hedge,) = [s for s in reads.strategies if isinstance(s, stalwart.Hedge)]
+    assert hedge.budget is retry.budget
+
+
+def test_a_hedged_read_answered_with_retry_after_ends_with_that_answer(flavour: Flavour) -> None:
+    recorder = Recorder(flavour, retry_after(flavour, 503, "5"), 200)
+    reads = flavour.stalwart.hedging_pipeline(delay=math.inf)
+    # No autojump: the sync hedge's driver would jump to the deadline before the worker
+    # thread reported.
+    with FakeClock(autojump=False):
+        response = client(flavour, recorder, read_pipeline=reads).get("/x")
+    assert response.status_code == 503
+    assert recorder.attempts == 1

@@ -39,9 +39,16 @@ def is_failure_status(status: int, keyed: bool) -> bool:
     return status >= 500 or status in (408, 429) or (keyed and status == 409)
 
 
-def status_verdict(status: int) -> Verdict:
-    """`THROTTLED` for 429, `TRANSIENT` for the other failure statuses."""
-    return Verdict.THROTTLED if status == 429 else Verdict.TRANSIENT
+def status_verdict(status: int, *, keyed: bool = False) -> Verdict:
+    """The verdict on a failure status: `THROTTLED` for 429; `TRANSIENT` for 408, 500,
+    502, 503, 504 and a keyed 409; `FATAL` for the other failure statuses (501, 505,
+    507, ...), which another attempt will not change (write your own classifier to
+    retry, say, a CDN's 52x)."""
+    if status == 429:
+        return Verdict.THROTTLED
+    if status in RETRYABLE_STATUSES or (keyed and status == 409):
+        return Verdict.TRANSIENT
+    return Verdict.FATAL
 
 
 def tag(exception: BaseException, verdict: Verdict) -> None:
@@ -56,9 +63,10 @@ def classify(outcome: Outcome[Any]) -> Verdict:
     - a response is `SUCCESS` (failure statuses reach the pipeline as
       `HTTPStatusError`s carrying the response; the transport returns that response
       when the retries end);
-    - an exception the transport judged has its verdict: 429 `THROTTLED`; other failure
-      statuses, connection failures and resets `TRANSIENT`; httpx timeouts `TIMEOUT`;
-      anything else `FATAL`;
+    - an exception the transport judged has its verdict: 429 `THROTTLED`; 408, 500,
+      502, 503, 504 (and 409 to a keyed request), connection failures and resets
+      `TRANSIENT`; httpx timeouts `TIMEOUT`; other statuses, TLS refusals and local
+      errors `FATAL` (so the breaker does not count them either);
     - `DeadlineExceeded` is `TIMEOUT`, the caller's cancellation `CANCELLED`, and any
       other exception `FATAL`.
 

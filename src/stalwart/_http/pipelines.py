@@ -48,8 +48,11 @@ def origin(request: Any) -> str:
 
 def standard_limits(library: Library) -> Any:
     """The connection pool of the standard transports: keep up to 100 idle connections
-    for 30 s, with no cap on the total (the per-origin bulkhead is the cap, as Go's
-    `MaxConnsPerHost`: one slow upstream cannot take the connections of the others)."""
+    for 30 s, with no cap on the total. The per-origin bulkhead caps the calls in flight
+    to each origin instead (100), which bounds the connections each one uses while
+    requests run, as Go's `MaxConnsPerHost` does, so one slow upstream cannot take the
+    connections of the others. (A streamed response the caller has not closed yet, or a
+    hedge's loser still finishing, holds its connection outside that count.)"""
     return library.module.Limits(
         max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0
     )
@@ -111,20 +114,42 @@ def hedging_pipeline(
     total: float = TOTAL,
     per_attempt: float = PER_ATTEMPT,
     per_origin: int = PER_ORIGIN,
+    share_state_with: Pipeline | None = None,
 ) -> Pipeline:
     """The pipeline of hedged reads (`stalwart.Client(hedge=True)` uses it for GET, HEAD
     and OPTIONS), outermost first: the per-origin bulkhead, `Timeout(total=30)`, a
     `Hedge` that starts a second attempt once the first has taken longer than the
-    observed p95 latency (10 ms to start with, until 20 latencies are known; spending the
-    per-origin retry budget, so hedges stay a small share of requests; a failure starts
-    the next attempt at once), the per-origin breaker and `Timeout(per_attempt=10)`.
+    observed p95 latency (10 ms to start with, until 20 latencies are known), the
+    per-origin breaker and `Timeout(per_attempt=10)`.
+
+    Hedges are paid from the per-origin retry budget, so they stay a small share of
+    requests. A failure starts the next attempt at once, except a response carrying
+    `Retry-After`: the server asked to wait, so the read ends with that answer.
+
+    `share_state_with`: a pipeline whose `Bulkhead`, `CircuitBreaker` and the `Retry`'s
+    `RetryBudget` the hedged reads use too, so reads and writes to one origin share one
+    cap, one breaker and one budget (`Client(hedge=True)` passes its `pipeline`).
     """
     check_number("total", total, above=0.0)
     check_number("per_attempt", per_attempt, above=0.0)
     if delay is None:
         delay = Hedge.percentile(95, fallback=0.01)
+    bulkhead: Bulkhead | None = None
+    breaker: CircuitBreaker | None = None
+    budget: RetryBudget | None = None
+    if share_state_with is not None:
+        if not isinstance(share_state_with, Pipeline):
+            raise TypeError(f"share_state_with must be a Pipeline, got {share_state_with!r}")
+        for strategy in share_state_with.strategies:
+            if isinstance(strategy, Bulkhead):
+                bulkhead = strategy
+            elif isinstance(strategy, CircuitBreaker):
+                breaker = strategy
+            elif isinstance(strategy, Retry):
+                budget = strategy.budget
     return Pipeline(
-        Bulkhead(
+        bulkhead
+        or Bulkhead(
             max_concurrent=per_origin, max_queue=PER_ORIGIN_QUEUE, key=origin, name="http-bulkhead"
         ),
         Timeout(total=total, name="http-total"),
@@ -132,10 +157,10 @@ def hedging_pipeline(
             delay=delay,
             max_hedges=max_hedges,
             classify=classify,
-            budget=RetryBudget(key=origin, name="http-budget"),
+            budget=budget or RetryBudget(key=origin, name="http-budget"),
             name="http-hedge",
         ),
-        CircuitBreaker(classify=classify, key=origin, name="http-breaker"),
+        breaker or CircuitBreaker(classify=classify, key=origin, name="http-breaker"),
         Timeout(per_attempt=per_attempt, name="http-attempt"),
     )
 
@@ -183,10 +208,10 @@ class ClientFactory(Generic[ClientT]):
             raise TypeError(f"hedge must be True or False, got {hedge!r}")
         if hedge and read_pipeline is not None:
             raise TypeError("give hedge=True or read_pipeline=, not both")
-        if hedge:
-            read_pipeline = hedging_pipeline()
         if pipeline is None:
             pipeline = standard_pipeline()
+        if hedge:
+            read_pipeline = hedging_pipeline(share_state_with=pipeline)
         settings = {
             "pipeline": pipeline,
             "read_pipeline": read_pipeline,

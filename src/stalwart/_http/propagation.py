@@ -114,20 +114,32 @@ class Propagation:
             return None
         return str(max(0, math.floor((remaining - self.reserve) * 1000)))
 
-    def call_headers(self, values: Mapping[str, object], headers: MutableMapping[str, str]) -> None:
-        """Add the headers that stay the same for every attempt of a call."""
+    def call_headers(
+        self,
+        values: Mapping[str, object],
+        headers: MutableMapping[str, str],
+        added: dict[str, str | None],
+    ) -> None:
+        """Add the headers that stay the same for every attempt of a call, keeping in
+        `added` what each header it set held before (None: absent), so the transport can
+        take them back before a redirect."""
+        carrier: dict[str, str] = {}
         if self.trace_context:
             from . import trace_context
 
-            trace_context.inject(headers)
+            trace_context.inject(carrier)
         request_id = values.get("request_id")
         name = self.request_id_header
         if name is not None and request_id is not None and name not in headers:
-            headers[name] = str(request_id)
+            carrier[name] = str(request_id)
         if self.values and values:
-            baggage = _merge_baggage(headers.get("baggage"), values)
+            baggage = _merge_baggage(carrier.get("baggage", headers.get("baggage")), values)
             if baggage:
-                headers["baggage"] = baggage
+                carrier["baggage"] = baggage
+        for header, value in carrier.items():
+            if header.lower() == "baggage" or header not in headers:
+                added.setdefault(header, headers.get(header))
+                headers[header] = value
 
 
 def _merge_baggage(existing: str | None, values: Mapping[str, Any]) -> str:

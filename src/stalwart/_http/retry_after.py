@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import logging
 import math
@@ -22,8 +23,9 @@ _MAX_DIGITS = 12
 def parse_retry_after(value: str, now: float) -> float | None:
     """Seconds to wait from a `Retry-After` value, or None when it gives no usable wait.
 
-    Both forms are read: delay-seconds (`"120"`) and an HTTP-date
-    (`"Fri, 31 Dec 1999 23:59:59 GMT"`, relative to `now`, seconds since the epoch).
+    Both forms are read: delay-seconds (`"120"`) and an HTTP-date in any of RFC 9110's
+    three formats (`"Fri, 31 Dec 1999 23:59:59 GMT"`, the obsolete RFC 850 and asctime
+    ones), relative to `now`, seconds since the epoch.
     A date in the past gives None, so the retry falls back to its own backoff rather
     than hammering a server whose clock disagrees with ours; a malformed value gives
     None and a debug log line.
@@ -38,10 +40,12 @@ def parse_retry_after(value: str, now: float) -> float | None:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
-    if when is None or when.tzinfo is None:
-        # RFC 9110 dates are always GMT; a date without a zone is not one of them.
+    if when is None:
         logger.debug("stalwart: ignoring a malformed Retry-After value %r", value)
         return None
+    if when.tzinfo is None:
+        # asctime dates carry no zone; RFC 9110 dates are all GMT.
+        when = when.replace(tzinfo=datetime.UTC)
     delay = when.timestamp() - now
     if not math.isfinite(delay) or delay <= 0:
         return None
@@ -49,8 +53,9 @@ def parse_retry_after(value: str, now: float) -> float | None:
 
 
 def response_hint(outcome: Outcome[Any]) -> float | None:
-    """The `Retry` hint of the HTTP pipelines: the failed response's `Retry-After`, or the
-    `retry_after` of stalwart's own refusals (an open circuit)."""
+    """The `Retry` hint of the HTTP pipelines: the failed response's `Retry-After`; for
+    other exceptions, a numeric `retry_after` attribute (`stalwart.retry_after_hint`),
+    for pipelines whose classifier retries such refusals."""
     response = getattr(outcome.exception, "response", None)
     headers = getattr(response, "headers", None)
     if headers is not None:

@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import functools
 import math
+import ssl
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 import anyio
 
 from .. import _context
-from .._clock import Clock, current_clock
-from .._context import deadline_error
+from .._clock import current_clock
+from .._context import CancelToken, deadline_error
 from .._outcome import Verdict, forbid_retry, is_cancellation
 from .._pipeline import Pipeline
 from .._strategies.hedge import Hedge
 from .classify import (
     IDEMPOTENCY_KEY,
     IDEMPOTENT_METHODS,
-    RETRYABLE_STATUSES,
     is_failure_status,
     status_verdict,
     tag,
 )
 from .library import Library
 from .propagation import Propagation
+from .streams import BodyTracker, CallTimeouts, GuardedBody, RestOfBody, stream_class
 
 __all__ = [
     "AsyncResilientTransportBase",
@@ -51,8 +51,8 @@ _INF: Final = math.inf
 READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Methods an automatic `Idempotency-Key` makes retryable (the IETF draft's).
 KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
-#: The shortest timeout handed to httpx: zero would make its sockets non-blocking.
-_MIN_TIMEOUT: Final = 1e-6
+#: The most of a failed attempt's body read into memory to free its connection.
+ERROR_BODY_LIMIT: Final = 1024 * 1024
 #: A timeout that fired this close to the deadline was the deadline's.
 _DEADLINE_SLACK: Final = 1e-3
 
@@ -73,101 +73,63 @@ class AsyncTransport(Protocol[RequestT_contra, ResponseT_co]):
     async def aclose(self) -> None: ...
 
 
-class _DeadlineTimeouts(dict[str, Any]):
-    """A request's httpx timeouts, each cut to the time left before the attempt's deadline.
-
-    httpcore looks a timeout up (`.get`) when each phase starts (pool, connect, write,
-    read), so every phase gets what is left at that moment, not at the attempt's start.
-    """
-
-    __slots__ = ("_clock", "_deadline")
-
-    def __init__(self, configured: dict[str, Any], deadline: float, clock: Clock) -> None:
-        super().__init__(configured)
-        self._deadline = deadline
-        self._clock = clock
-
-    def get(self, key: str, default: Any = None) -> Any:
-        configured = super().get(key, default)
-        left = max(self._deadline - self._clock.monotonic(), _MIN_TIMEOUT)
-        return left if configured is None else min(configured, left)
-
-
-class _BodyTracker:
-    """Wraps a request body that cannot be replayed, to learn whether sending began."""
-
-    __slots__ = ("_stream", "started")
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.started = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        self.started = True
-        yield from self._stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        self.started = True
-        async for chunk in self._stream:
-            yield chunk
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-_trackers: dict[str, type[_BodyTracker]] = {}
-
-
-def _tracker_class(library: Library) -> type[_BodyTracker]:
-    """`_BodyTracker` as a stream of `library` (its transports check the stream's type)."""
-    tracker = _trackers.get(library.name)
-    if tracker is None:
-        bases = (_BodyTracker, library.sync_stream, library.async_stream)
-        tracker = _trackers[library.name] = type("BodyTracker", bases, {"__slots__": ()})
-    return tracker
-
-
 class _Call:
     """One request on its way through the pipeline: what its attempts share."""
 
     __slots__ = (
+        "added",
         "body",
-        "engine",
         "finished",
+        "hedged",
         "idempotent",
+        "kept",
         "lock",
         "method",
         "propagate",
-        "responses",
+        "sent",
         "timeouts",
+        "token",
+        "traced",
     )
 
-    def __init__(self, engine: Engine, request: Any, *, hedged: bool) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, request: Any) -> None:
+        library = engine.library
         self.method: str = request.method
         self.idempotent = self.method in IDEMPOTENT_METHODS or IDEMPOTENCY_KEY in request.headers
         stream = request.stream
-        if isinstance(stream, engine.library.byte_stream):
-            self.body: _BodyTracker | None = None  # in memory: replayed as often as needed
+        if isinstance(stream, library.byte_stream):
+            self.body: BodyTracker | None = None  # in memory: replayed as often as needed
         else:
-            self.body = request.stream = _tracker_class(engine.library)(stream)
-        self.timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+            self.body = request.stream = stream_class(library, BodyTracker)(stream)
+        extensions = request.extensions
+        timeouts = extensions.get("timeout")
+        if isinstance(timeouts, CallTimeouts):  # a redirect reuses the extensions it came with
+            timeouts = timeouts.configured()
+        self.timeouts = extensions["timeout"] = CallTimeouts(timeouts or {})
         propagation = engine.propagation
         self.propagate = propagation is not None and propagation.allows(request.url.host)
-        # Hedged attempts may each return a response: all but the winner get closed.
-        self.responses: list[Any] = []
+        #: headers this call set, with what they held before (None: absent): they must
+        #: not follow a redirect to another host
+        self.added: dict[str, str | None] = {}
+        #: (response, deadline) of every attempt that returned one; all but one get closed
+        self.kept: list[tuple[Any, float]] = []
         self.finished = False
-        self.lock = threading.Lock() if hedged else None
+        self.hedged = False
+        self.lock: threading.Lock | None = None
+        #: whether httpcore reports this request's phases (`sent`: its headers went out)
+        self.traced = False
+        self.sent = False
+        #: the caller's cancellation, which still bounds the body once the call returned
+        self.token = _context.current().token
 
     def unsafe(self, sent: bool) -> str | None:
-        """Why this request must not be sent again after a failed attempt, or None."""
+        """Why this request must not be sent again after a failed attempt, or None.
+
+        `sent` is the caller's guess from the failure; when httpcore reports the
+        request's phases, what it reported decides instead.
+        """
+        if self.traced:
+            sent = self.sent
         if not sent:
             return None
         body = self.body
@@ -180,32 +142,68 @@ class _Call:
             )
         return None
 
-    def keep(self, response: Any) -> bool:
-        """Register a hedged attempt's response; False once the call has returned (the
-        caller then closes it: nobody else will)."""
-        if self.lock is None:
+    def keep(self, response: Any, deadline: float) -> bool:
+        """Register an attempt's response; False once the call has returned (the attempt
+        then closes it: nobody else will)."""
+        lock = self.lock
+        if lock is None:
+            self.kept.append((response, deadline))
             return True
-        with self.lock:
+        with lock:
             if self.finished:
                 return False
-            self.responses.append(response)
+            self.kept.append((response, deadline))
             return True
 
-    def finish(self, winner: Any) -> list[Any]:
-        """The call returns `winner` (None: no response): the other responses, to close."""
-        if self.lock is None:
-            return []
-        with self.lock:
+    def finish(self, winner: Any) -> tuple[float, list[Any]]:
+        """The call returns `winner` (None: no response): the deadline of the attempt that
+        produced it, and every other response, to close (a hedge's losers, a result a
+        strategy rejected)."""
+        lock = self.lock
+        if lock is not None:
+            lock.acquire()
+        try:
             self.finished = True
-            losers = [response for response in self.responses if response is not winner]
-            self.responses.clear()
-        return losers
+            deadline = _INF
+            losers = []
+            for response, attempt_deadline in self.kept:
+                if response is winner:
+                    deadline = attempt_deadline
+                else:
+                    losers.append(response)
+            self.kept.clear()
+        finally:
+            if lock is not None:
+                lock.release()
+        return deadline, losers
+
+
+def _is_tls_failure(exception: BaseException) -> bool:
+    """Whether a connect failure was TLS refusing the peer (a bad certificate, a protocol
+    mismatch): no retry will fix it."""
+    seen = 0
+    cause: BaseException | None = exception
+    while cause is not None and seen < 4:
+        if isinstance(cause, ssl.SSLError) and not isinstance(
+            cause, ssl.SSLEOFError | ssl.SSLZeroReturnError
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
 
 
 class Engine:
     """The transport logic shared by sync and async transports of either library."""
 
-    __slots__ = ("idempotency_keys", "library", "pipeline", "propagation", "read_pipeline")
+    __slots__ = (
+        "idempotency_keys",
+        "library",
+        "pipeline",
+        "propagation",
+        "read_pipeline",
+        "traceable",
+    )
 
     def __init__(
         self,
@@ -215,6 +213,7 @@ class Engine:
         read_pipeline: Pipeline | None,
         idempotency_keys: bool,
         propagation: Propagation | None,
+        inner: object,
     ) -> None:
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"pipeline must be a stalwart.Pipeline, got {pipeline!r}")
@@ -229,11 +228,19 @@ class Engine:
             raise TypeError(f"idempotency_keys must be True or False, got {idempotency_keys!r}")
         if propagation is not None and not isinstance(propagation, Propagation):
             raise TypeError(f"propagation must be a Propagation, got {propagation!r}")
+        if isinstance(inner, ResilientTransportBase | AsyncResilientTransportBase):
+            raise TypeError(
+                "inner is a resilient transport already: wrapping it again would multiply "
+                "the attempts (give your pipeline to one transport instead)"
+            )
         self.library = library
         self.pipeline = pipeline
         self.read_pipeline = read_pipeline
         self.idempotency_keys = idempotency_keys
         self.propagation = propagation
+        # httpx's own transports run on httpcore, which reports each request's phases.
+        module: Any = library.module
+        self.traceable = isinstance(inner, module.HTTPTransport | module.AsyncHTTPTransport)
 
     def options_repr(self) -> str:
         parts = [f"pipeline={self.pipeline!r}"]
@@ -247,55 +254,99 @@ class Engine:
 
     # -- before the pipeline ------------------------------------------------------------
 
-    def begin(self, request: Any) -> tuple[Pipeline, _Call]:
+    def begin(self, request: Any, *, asynchronous: bool) -> tuple[Pipeline, _Call]:
         """Choose the pipeline and prepare the request for its attempts."""
         method = request.method
+        call = _Call(self, request)
         if self.idempotency_keys and method in KEYED_METHODS:
             headers = request.headers
             if IDEMPOTENCY_KEY not in headers:
                 # One key for every attempt: that is what makes repeating it safe.
                 headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
+                call.idempotent = True
         pipeline = self.pipeline
         read_pipeline = self.read_pipeline
-        if read_pipeline is not None and method in READ_METHODS:
+        # A body that cannot be replayed cannot be raced either.
+        if read_pipeline is not None and method in READ_METHODS and call.body is None:
             pipeline = read_pipeline
-        call = _Call(self, request, hedged=pipeline is read_pipeline and _hedges(pipeline))
+            if _hedges(pipeline):
+                call.hedged = True
+                call.lock = threading.Lock()
+        if self.traceable and not (call.idempotent and call.body is None):
+            # Whether such a request may be repeated depends on whether it went out.
+            self._trace(call, request, asynchronous)
         if call.propagate:
             assert self.propagation is not None
-            self.propagation.call_headers(_context.values(), request.headers)
+            self.propagation.call_headers(_context.values(), request.headers, call.added)
         return pipeline, call
+
+    def _trace(self, call: _Call, request: Any, asynchronous: bool) -> None:
+        """Follow httpcore's report of the request's phases (keeping the caller's hook)."""
+        call.traced = True
+        extensions = request.extensions
+        theirs = extensions.get("trace")
+        theirs = getattr(theirs, "_stalwart_theirs", theirs)
+
+        def note(name: str) -> None:
+            if name.endswith("send_request_headers.started"):
+                call.sent = True
+
+        if asynchronous:
+
+            async def atrace(name: str, info: dict[str, Any]) -> None:
+                note(name)
+                if theirs is not None:
+                    await theirs(name, info)
+
+            hook: Any = atrace
+        else:
+
+            def trace(name: str, info: dict[str, Any]) -> None:
+                note(name)
+                if theirs is not None:
+                    theirs(name, info)
+
+            hook = trace
+        hook._stalwart_theirs = theirs
+        extensions["trace"] = hook
 
     # -- each attempt ---------------------------------------------------------------------
 
-    def prepare(self, call: _Call, request: Any) -> float:
-        """Before an attempt: check the context, and fit the request to its deadline."""
+    def prepare(self, call: _Call, request: Any) -> tuple[float, CancelToken | None]:
+        """Before an attempt: check the context; tell the next service the deadline."""
         ctx = _context.current()
         token = ctx.token
         if token is not None and token.origin is not None:
             raise _context.cancelled_error(token)
+        call.sent = False
         deadline = ctx.deadline
         if deadline == _INF:
-            request.extensions["timeout"] = call.timeouts
-            return deadline
-        clock = current_clock()
-        left = deadline - clock.monotonic()
+            return deadline, token
+        left = deadline - current_clock().monotonic()
         if left <= 0:
             raise deadline_error(deadline)
-        request.extensions["timeout"] = _DeadlineTimeouts(call.timeouts, deadline, clock)
         if call.propagate:
             propagation = self.propagation
             assert propagation is not None
             header = propagation.deadline_header
             if header is not None:
-                request.headers[header] = propagation.deadline_value(left)
-        return deadline
+                headers = request.headers
+                call.added.setdefault(header, headers.get(header))
+                headers[header] = propagation.deadline_value(left)
+        return deadline, token
 
-    def failed(self, call: _Call, exception: Exception, deadline: float) -> Exception:
+    def failed(
+        self, call: _Call, exception: Exception, deadline: float, token: CancelToken | None
+    ) -> Exception:
         """Judge an attempt's exception: tag its verdict, forbid repeating what may have
-        taken effect, and turn a timeout that was really the deadline into
-        `DeadlineExceeded` (returned; the original is its `__cause__`)."""
+        taken effect, and turn a timeout that was really the deadline (or a
+        cancellation) into `DeadlineExceeded` (or `Cancelled`), returned with the
+        original as its `__cause__`."""
         library = self.library
         if isinstance(exception, library.not_sent):
+            if _is_tls_failure(exception):
+                tag(exception, Verdict.FATAL)
+                return exception
             sent = False
         elif isinstance(exception, library.transient):
             sent = True
@@ -304,12 +355,15 @@ class Engine:
                 tag(exception, Verdict.FATAL)
             return exception
         reason = call.unsafe(sent)
-        if (
+        error: Exception
+        if isinstance(exception, library.timeout) and token is not None and token.origin:
+            error = _context.cancelled_error(token)
+        elif (
             isinstance(exception, library.timeout)
             and deadline != _INF
             and current_clock().monotonic() >= deadline - _DEADLINE_SLACK
         ):
-            error: Exception = deadline_error(deadline)
+            error = deadline_error(deadline)
         else:
             error = exception
             timeout = isinstance(exception, library.timeout)
@@ -336,15 +390,34 @@ class Engine:
         """Whether the response's body is already in memory (it holds no connection)."""
         return isinstance(response.stream, self.library.byte_stream)
 
-    def status_failure(self, call: _Call, request: Any, response: Any, raw: bytes | None) -> Any:
+    def guard(self, call: _Call, response: Any, deadline: float) -> None:
+        """Bind the body of a response to its attempt's deadline and the caller's
+        cancellation (not the attempt's own: a hedge cancels its winner's scope too)."""
+        token = call.token
+        if (deadline != _INF or token is not None) and not self.in_memory(response):
+            guarded = stream_class(self.library, GuardedBody)
+            response.stream = guarded(response.stream, deadline, token)
+
+    def status_failure(
+        self, call: _Call, request: Any, response: Any, raw: bytes | None, rest: Any = None
+    ) -> BaseException:
         """The exception that carries a failure status through the pipeline.
 
         `raw` is the body already read off the network (its connection is back in the
         pool): the carried response replays it, so the caller can still read it as
         httpx would give it. None when the response already held its body in memory.
+        `rest` is given when the body was too large to buffer: the carried response
+        streams what was read and then the rest, and the call is not repeated.
         """
         library = self.library
-        if raw is not None:
+        if rest is not None:
+            response = library.response(
+                response.status_code,
+                headers=response.headers,
+                stream=rest,
+                extensions=response.extensions,
+            )
+        elif raw is not None:
             response = library.response(
                 response.status_code,
                 headers=response.headers,
@@ -355,20 +428,47 @@ class Engine:
         status = response.status_code
         kind = "Server error" if status >= 500 else "Client error"
         message = f"{kind} '{status} {response.reason_phrase}' for url '{request.url}'"
-        error: Any = library.status_error(message, request=request, response=response)
-        error._stalwart_carrier = True
-        tag(error, status_verdict(status))
-        if status not in RETRYABLE_STATUSES and status != 409:
-            forbid_retry(error, f"status {status} is not worth another attempt")
-        else:
-            reason = call.unsafe(sent=True)
-            if reason is not None:
-                forbid_retry(error, reason)
+        error: BaseException = library.status_error(message, request=request, response=response)
+        error._stalwart_carrier = True  # type: ignore[attr-defined]
+        keyed = status == 409 and IDEMPOTENCY_KEY in request.headers
+        tag(error, status_verdict(status, keyed=keyed))
+        reason = call.unsafe(sent=True)
+        if reason is None and rest is not None:
+            reason = f"its error body is larger than {ERROR_BODY_LIMIT // 1024} KiB"
+        if reason is None and call.hedged and "retry-after" in response.headers:
+            reason = "the server asked to wait (Retry-After), which a hedged read does not"
+        if reason is not None:
+            forbid_retry(error, reason)
         return error
 
-    def end(self, call: _Call, request: Any) -> None:
-        """After the call: the request keeps the timeouts it came with."""
-        request.extensions["timeout"] = call.timeouts
+    def end(self, call: _Call, request: Any, winner: Any) -> list[Any]:
+        """After the call: take back what must not follow a redirect elsewhere, bind the
+        returned body to its attempt's deadline, and list the responses to close."""
+        headers = request.headers
+        for name, previous in call.added.items():
+            if previous is not None:
+                headers[name] = previous
+            elif name in headers:
+                del headers[name]
+        if call.traced:
+            extensions = request.extensions
+            theirs = getattr(extensions.get("trace"), "_stalwart_theirs", None)
+            if theirs is None:
+                extensions.pop("trace", None)
+            else:
+                extensions["trace"] = theirs
+        deadline, losers = call.finish(winner)
+        call.timeouts.after = deadline
+        return losers
+
+    def result(self, winner: Any) -> Any:
+        """The response to return: what the pipeline gave, checked."""
+        if not isinstance(winner, self.library.response):
+            raise TypeError(
+                f"the pipeline returned {winner!r}, not an {self.library.name} Response: a "
+                "Fallback or Chaos in an HTTP pipeline must produce a Response"
+            )
+        return winner
 
     def carried(self, exception: BaseException) -> Any:
         """The response a pipeline's final failure carries, or None."""
@@ -408,17 +508,18 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
         from .pipelines import standard_limits, standard_pipeline
 
         library = _check_library(type(self))
+        if inner is None:
+            inner = library.module.HTTPTransport(limits=standard_limits(library))
+        elif not callable(getattr(inner, "handle_request", None)):
+            raise TypeError(f"inner must be an httpx sync transport, got {inner!r}")
         self._engine = Engine(
             library,
             pipeline=standard_pipeline() if pipeline is None else pipeline,
             read_pipeline=read_pipeline,
             idempotency_keys=idempotency_keys,
             propagation=propagation,
+            inner=inner,
         )
-        if inner is None:
-            inner = library.module.HTTPTransport(limits=standard_limits(library))
-        elif not callable(getattr(inner, "handle_request", None)):
-            raise TypeError(f"inner must be an httpx sync transport, got {inner!r}")
         self._inner = inner
 
     @property
@@ -441,7 +542,7 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
 
     def handle_request(self, request: RequestT) -> ResponseT:
         engine = self._engine
-        pipeline, call = engine.begin(request)
+        pipeline, call = engine.begin(request, asynchronous=False)
         winner: Any = None
         try:
             try:
@@ -450,19 +551,18 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
                 winner = engine.carried(exc)
                 if winner is None:
                     raise
-            return winner  # type: ignore[no-any-return]
+            return engine.result(winner)  # type: ignore[no-any-return]
         finally:
-            engine.end(call, request)
-            for loser in call.finish(winner):
+            for loser in engine.end(call, request, winner):
                 loser.close()
 
     def _attempt(self, call: _Call, request: Any) -> Any:  # Any: either library's
         engine = self._engine
-        deadline = engine.prepare(call, request)
+        deadline, token = engine.prepare(call, request)
         try:
             response: Any = self._inner.handle_request(request)
         except Exception as exc:
-            error = engine.failed(call, exc, deadline)
+            error = engine.failed(call, exc, deadline, token)
             if error is exc:
                 raise
             raise error from exc
@@ -470,21 +570,36 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
             engine.interrupted(call, exc)
             raise
         if engine.is_failure(request, response):
-            raw = None
-            if not engine.in_memory(response):
-                try:
-                    raw = b"".join(response.iter_raw())
-                except Exception as exc:
-                    error = engine.failed(call, exc, deadline)
-                    if error is exc:
-                        raise
-                    raise error from exc
-                finally:
-                    response.close()
-            raise engine.status_failure(call, request, response, raw)
-        if not call.keep(response):
+            raise self._failure(call, request, response, deadline, token)
+        engine.guard(call, response, deadline)
+        if not call.keep(response, deadline):
             response.close()
         return response
+
+    def _failure(
+        self, call: _Call, request: Any, response: Any, deadline: float, token: CancelToken | None
+    ) -> BaseException:
+        """Read a failed attempt's body so its connection goes back to the pool before
+        any wait; the exception that carries it (or the read's own failure)."""
+        engine = self._engine
+        if engine.in_memory(response):
+            return engine.status_failure(call, request, response, None)
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.iter_raw()
+        try:
+            for chunk in raw:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > ERROR_BODY_LIMIT:
+                    rest = stream_class(engine.library, RestOfBody)(chunks, raw, response)
+                    return engine.status_failure(call, request, response, None, rest)
+                _check_reading(call, deadline, token)
+        except Exception as exc:
+            raw.close()
+            response.close()
+            return _with_cause(engine.failed(call, exc, deadline, token), exc)
+        return engine.status_failure(call, request, response, b"".join(chunks))
 
     def close(self) -> None:
         self._inner.close()
@@ -508,17 +623,18 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
         from .pipelines import standard_limits, standard_pipeline
 
         library = _check_library(type(self))
+        if inner is None:
+            inner = library.module.AsyncHTTPTransport(limits=standard_limits(library))
+        elif not callable(getattr(inner, "handle_async_request", None)):
+            raise TypeError(f"inner must be an httpx async transport, got {inner!r}")
         self._engine = Engine(
             library,
             pipeline=standard_pipeline() if pipeline is None else pipeline,
             read_pipeline=read_pipeline,
             idempotency_keys=idempotency_keys,
             propagation=propagation,
+            inner=inner,
         )
-        if inner is None:
-            inner = library.module.AsyncHTTPTransport(limits=standard_limits(library))
-        elif not callable(getattr(inner, "handle_async_request", None)):
-            raise TypeError(f"inner must be an httpx async transport, got {inner!r}")
         self._inner = inner
 
     @property
@@ -541,7 +657,7 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
 
     async def handle_async_request(self, request: RequestT) -> ResponseT:
         engine = self._engine
-        pipeline, call = engine.begin(request)
+        pipeline, call = engine.begin(request, asynchronous=True)
         winner: Any = None
         try:
             try:
@@ -550,10 +666,9 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
                 winner = engine.carried(exc)
                 if winner is None:
                     raise
-            return winner  # type: ignore[no-any-return]
+            return engine.result(winner)  # type: ignore[no-any-return]
         finally:
-            engine.end(call, request)
-            losers = call.finish(winner)
+            losers = engine.end(call, request, winner)
             if losers:
                 with anyio.CancelScope(shield=True):
                     for loser in losers:
@@ -561,11 +676,11 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
 
     async def _attempt(self, call: _Call, request: Any) -> Any:
         engine = self._engine
-        deadline = engine.prepare(call, request)
+        deadline, token = engine.prepare(call, request)
         try:
             response: Any = await self._inner.handle_async_request(request)
         except Exception as exc:
-            error = engine.failed(call, exc, deadline)
+            error = engine.failed(call, exc, deadline, token)
             if error is exc:
                 raise
             raise error from exc
@@ -573,26 +688,63 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
             engine.interrupted(call, exc)
             raise
         if engine.is_failure(request, response):
-            raw = None
-            if not engine.in_memory(response):
-                try:
-                    raw = b"".join([chunk async for chunk in response.aiter_raw()])
-                except Exception as exc:
-                    error = engine.failed(call, exc, deadline)
-                    if error is exc:
-                        raise
-                    raise error from exc
-                except BaseException as exc:
-                    engine.interrupted(call, exc)
-                    raise
-                finally:
-                    with anyio.CancelScope(shield=True):
-                        await response.aclose()
-            raise engine.status_failure(call, request, response, raw)
-        if not call.keep(response):
+            raise await self._failure(call, request, response, deadline, token)
+        engine.guard(call, response, deadline)
+        if not call.keep(response, deadline):
             with anyio.CancelScope(shield=True):
                 await response.aclose()
         return response
 
+    async def _failure(
+        self, call: _Call, request: Any, response: Any, deadline: float, token: CancelToken | None
+    ) -> BaseException:
+        """Read a failed attempt's body so its connection goes back to the pool before
+        any wait; the exception that carries it (or the read's own failure)."""
+        engine = self._engine
+        if engine.in_memory(response):
+            return engine.status_failure(call, request, response, None)
+        chunks: list[bytes] = []
+        size = 0
+        raw = response.aiter_raw()
+        try:
+            async for chunk in raw:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > ERROR_BODY_LIMIT:
+                    rest = stream_class(engine.library, RestOfBody)(chunks, raw, response)
+                    return engine.status_failure(call, request, response, None, rest)
+                _check_reading(call, deadline, token)
+        except Exception as exc:
+            with anyio.CancelScope(shield=True):
+                await raw.aclose()
+                await response.aclose()
+            return _with_cause(engine.failed(call, exc, deadline, token), exc)
+        except BaseException as exc:
+            engine.interrupted(call, exc)
+            with anyio.CancelScope(shield=True):
+                await raw.aclose()
+                await response.aclose()
+            raise
+        return engine.status_failure(call, request, response, b"".join(chunks))
+
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _check_reading(call: _Call, deadline: float, token: CancelToken | None) -> None:
+    """Between chunks of an error body: stop at the attempt's deadline or cancellation
+    (each chunk's wait is bounded by the read timeout; a slow drip is not)."""
+    if token is not None and token.origin is not None:
+        raise _context.cancelled_error(token)
+    if deadline != _INF and current_clock().monotonic() >= deadline:
+        error = deadline_error(deadline)
+        reason = call.unsafe(sent=True)
+        if reason is not None:
+            forbid_retry(error, reason)
+        raise error
+
+
+def _with_cause(error: BaseException, cause: BaseException) -> BaseException:
+    if error is not cause:
+        error.__cause__ = cause
+    return error

@@ -1,0 +1,199 @@
+"""What the transports put around a request's and a response's bytes.
+
+- `CallTimeouts`: a request's httpx timeouts, cut at every lookup to the deadline that
+  applies where httpcore looks (the attempt's, in the attempt's own thread or task).
+- `BodyTracker`: a request body that cannot be replayed, watched to learn whether
+  sending began.
+- `GuardedBody`: a response body read after the call returned, still bound by the
+  deadline of the attempt that produced it.
+- `RestOfBody`: an error body too large to buffer: what was read, then the rest.
+
+httpx's transports check the type of the streams they get, so each wrapper is made a
+subclass of the library's stream classes by `stream_class`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Final, TypeVar
+
+from .. import _context
+from .._clock import current_clock
+from .._context import CancelToken, deadline_error
+from .library import Library
+
+__all__ = ["BodyTracker", "CallTimeouts", "GuardedBody", "RestOfBody", "stream_class"]
+
+_INF: Final = math.inf
+#: The shortest timeout handed to httpx: zero would make its sockets non-blocking.
+MIN_TIMEOUT: Final = 1e-6
+_PHASES: Final = frozenset({"connect", "read", "write", "pool"})
+
+
+class CallTimeouts(dict[str, Any]):
+    """A request's httpx timeouts, each cut to what is left of the deadline that applies
+    where it is looked up.
+
+    httpcore looks a timeout up (`.get`) when each phase starts (pool, connect, write,
+    read headers, read body), from the thread or task that runs the attempt: the
+    context there holds that attempt's own deadline (its per-attempt timeout, the
+    total, the caller's) and its cancellation, so concurrent hedged attempts each see
+    their own. `after` is the deadline of the attempt whose response the call returned:
+    it still bounds that body, read once the pipeline's own scopes are gone. A
+    cancelled context gets the shortest timeout, so the next phase ends at once.
+    """
+
+    __slots__ = ("after",)
+
+    def __init__(self, configured: dict[str, Any]) -> None:
+        super().__init__(configured)
+        self.after = _INF
+
+    def _cut(self, configured: Any) -> Any:
+        ctx = _context.current()
+        token = ctx.token
+        if token is not None and token.origin is not None:
+            return MIN_TIMEOUT
+        deadline = ctx.deadline
+        after = self.after
+        deadline = min(deadline, after)
+        if deadline == _INF:
+            return configured
+        left = deadline - current_clock().monotonic()
+        left = max(left, MIN_TIMEOUT)
+        return left if configured is None or configured > left else configured
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in _PHASES:
+            return self._cut(super().get(key))
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        return self._cut(value) if key in _PHASES else value
+
+    def configured(self) -> dict[str, Any]:
+        """The timeouts as the caller gave them."""
+        return dict(self.items())
+
+
+class BodyTracker:
+    """Wraps a request body that cannot be replayed, to learn whether sending began."""
+
+    __slots__ = ("_stream", "started")
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.started = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.started = True
+        yield from self._stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
+        async for chunk in self._stream:
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _check(deadline: float, token: CancelToken | None) -> None:
+    if token is not None and token.origin is not None:
+        raise _context.cancelled_error(token)
+    if deadline != _INF and current_clock().monotonic() >= deadline:
+        error = deadline_error(deadline)
+        error.add_note("stalwart: the deadline passed while the response body was read")
+        raise error
+
+
+class GuardedBody:
+    """A response body that checks its attempt's deadline and cancellation between
+    chunks (each chunk's wait is bounded by the read timeout, cut to that deadline)."""
+
+    __slots__ = ("_stream", "deadline", "token")
+
+    def __init__(self, stream: Any, deadline: float, token: CancelToken | None) -> None:
+        self._stream = stream
+        self.deadline = deadline
+        self.token = token
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            _check(self.deadline, self.token)
+            yield chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._stream)
+        try:
+            async for chunk in chunks:
+                _check(self.deadline, self.token)
+                yield chunk
+        finally:
+            # Finish the inner generator here: trio warns about one left to the GC.
+            await _aclose(chunks)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class RestOfBody:
+    """An error body too large to buffer: the chunks already read, then the rest."""
+
+    __slots__ = ("_chunks", "_response", "_rest")
+
+    def __init__(self, chunks: list[bytes], rest: Any, response: Any) -> None:
+        self._chunks = chunks
+        self._rest = rest  # the partly consumed raw iterator of `response`
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        yield from self._rest
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+        async for chunk in self._rest:
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._rest, "close", None)
+        if close is not None:
+            close()
+        self._response.close()
+
+    async def aclose(self) -> None:
+        await _aclose(self._rest)
+        await self._response.aclose()
+
+
+async def _aclose(iterator: Any) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+W = TypeVar("W")
+_classes: dict[tuple[str, type], type] = {}
+
+
+def stream_class(library: Library, wrapper: type[W]) -> type[W]:
+    """`wrapper` as a stream class of `library` (its transports check stream types)."""
+    found = _classes.get((library.name, wrapper))
+    if found is None:
+        bases = (wrapper, library.sync_stream, library.async_stream)
+        found = _classes[(library.name, wrapper)] = type(wrapper.__name__, bases, {"__slots__": ()})
+    return found
