@@ -635,3 +635,17 @@ def test_a_hedged_read_answered_with_retry_after_ends_with_that_answer(flavour: 
         response = client(flavour, recorder, read_pipeline=reads).get("/x")
     assert response.status_code == 503
     assert recorder.attempts == 1
+
+
+def test_per_origin_state_is_bounded(flavour: Flavour, fake: FakeClock) -> None:
+    """Random hostnames cannot grow the breakers, budgets and bulkheads without limit."""
+    recorder = Recorder(flavour, 200)
+    c = client(flavour, recorder)
+    for n in range(1500):
+        c.get(f"http://host-{n}.test/")
+    strategies = c._transport.pipeline.strategies
+    (breaker,) = [s for s in strategies if isinstance(s, stalwart.CircuitBreaker)]
+    origins = set(breaker.keys())
+    assert len(origins) == 1024
+    assert "http://host-1499.test:80" in origins
+    assert "http://host-0.test:80" not in origins
