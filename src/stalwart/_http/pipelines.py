@@ -119,8 +119,9 @@ def hedging_pipeline(
     """The pipeline of hedged reads (`stalwart.Client(hedge=True)` uses it for GET, HEAD
     and OPTIONS), outermost first: the per-origin bulkhead, `Timeout(total=30)`, a
     `Hedge` that starts a second attempt once the first has taken longer than the
-    observed p95 latency (10 ms to start with, until 20 latencies are known), the
-    per-origin breaker and `Timeout(per_attempt=10)`.
+    observed p95 latency (no hedges until 20 latencies are known: a guess would hedge
+    every call to a slow upstream and drain the budget), the per-origin breaker and
+    `Timeout(per_attempt=10)`.
 
     Hedges are paid from the per-origin retry budget, so they stay a small share of
     requests. A failure starts the next attempt at once, except a response carrying
@@ -133,7 +134,7 @@ def hedging_pipeline(
     check_number("total", total, above=0.0)
     check_number("per_attempt", per_attempt, above=0.0)
     if delay is None:
-        delay = Hedge.percentile(95, fallback=0.01)
+        delay = Hedge.percentile(95)
     bulkhead: Bulkhead | None = None
     breaker: CircuitBreaker | None = None
     budget: RetryBudget | None = None
