@@ -1,0 +1,1 @@
+"""Tests of the `stalwart` command, driven as a user would drive it."""
