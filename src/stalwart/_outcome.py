@@ -20,6 +20,7 @@ __all__ = [
     "classify_exceptions",
     "forbid_retry",
     "is_cancellation",
+    "judges_results",
     "retry_forbidden",
 ]
 
@@ -115,6 +116,16 @@ def is_cancellation(exception: BaseException) -> bool:
     that is not an `Exception` (asyncio's `CancelledError`, trio's `Cancelled`,
     `KeyboardInterrupt`, `SystemExit`, `GeneratorExit`)."""
     return isinstance(exception, Cancelled) or not isinstance(exception, Exception)
+
+
+def judges_results(classifier: Classifier | None) -> bool:
+    """Whether a strategy must show `classifier` its call's results, not only exceptions.
+
+    A classifier that marks itself `exceptions_only = True` (the HTTP integration's:
+    failed responses reach it as exceptions) calls every result a `SUCCESS`, so the
+    strategy skips building an `Outcome` for it on the success path.
+    """
+    return classifier is not None and not getattr(classifier, "exceptions_only", False)
 
 
 def forbid_retry(exception: BaseException, reason: str) -> None:

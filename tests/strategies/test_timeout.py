@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import anyio
@@ -427,3 +428,74 @@ async def test_async_per_attempt_deadline_is_retried_even_if_on_does_not_name_it
         await Pipeline(Retry(on=ValueError), Timeout(per_attempt=1)).acall(slow)
     assert len(calls) == 3
     assert any("gave up after 3 attempt" in note for note in excinfo.value.__notes__)
+
+
+# -- real time: the event loop's own timeouts -------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_real_time_attempt_timeouts_are_cut_and_retried() -> None:
+    calls = 0
+
+    async def slow_then_fast() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await anyio.sleep(5)
+        return "ok"
+
+    pipeline = stalwart.Pipeline(
+        stalwart.Retry(on=ConnectionError, backoff=stalwart.Backoff.constant(0.0)),
+        stalwart.Timeout(per_attempt=0.05),
+    )
+    assert await pipeline.acall(slow_then_fast) == "ok"
+    assert calls == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_real_time_timeout_raises_deadline_exceeded_with_its_context() -> None:
+    seen: list[float] = []
+
+    async def hang() -> None:
+        seen.append(stalwart.remaining())
+        await anyio.sleep(5)
+
+    with pytest.raises(stalwart.DeadlineExceeded) as caught:
+        await stalwart.Pipeline(stalwart.Timeout(total=0.05)).acall(hang)
+    assert caught.value.timeout == 0.05
+    assert 0 < seen[0] <= 0.05
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_real_time_timeout_lets_the_calls_own_timeout_error_through() -> None:
+    async def fails() -> None:
+        raise TimeoutError("the callee's own")
+
+    with pytest.raises(TimeoutError, match="the callee's own") as caught:
+        await stalwart.Pipeline(stalwart.Timeout(total=5.0)).acall(fails)
+    assert not isinstance(caught.value, stalwart.DeadlineExceeded)
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_real_time_timeout_under_a_tighter_deadline() -> None:
+    async def hang() -> None:
+        await anyio.sleep(5)
+
+    with pytest.raises(stalwart.DeadlineExceeded):
+        async with stalwart.deadline(0.05):
+            await stalwart.Pipeline(stalwart.Timeout(total=5.0)).acall(hang)
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_real_time_timeout_is_cancelled_from_another_thread() -> None:
+    async def hang() -> None:
+        await anyio.sleep(5)
+
+    with pytest.raises(stalwart.Cancelled), stalwart.cancel_scope() as scope:
+        threading.Timer(0.05, scope.cancel).start()
+        await stalwart.Pipeline(stalwart.Timeout(total=5.0)).acall(hang)

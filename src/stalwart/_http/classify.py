@@ -85,3 +85,7 @@ def classify(outcome: Outcome[Any]) -> Verdict:
     if isinstance(exception, DeadlineExceeded):
         return Verdict.TIMEOUT
     return Verdict.FATAL
+
+
+#: Results are always SUCCESS here: strategies skip classifying them (see judges_results).
+classify.exceptions_only = True  # type: ignore[attr-defined]

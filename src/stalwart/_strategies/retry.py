@@ -25,6 +25,7 @@ from .._outcome import (
     Verdict,
     classify_exceptions,
     is_cancellation,
+    judges_results,
     retry_forbidden,
 )
 from ._base import Runner, Strategy, WrongKind, check_name, options_repr
@@ -264,7 +265,7 @@ class _RetryRunner:
         self._budget = retry.budget
         self._inner = inner
         self._classify = retry._classifier
-        self._checks_results = retry.classify is not None
+        self._checks_results = judges_results(retry.classify)
 
     def _verdict(self, outcome: Outcome[Any], ctx: Context) -> Verdict:
         """The classifier's verdict, except for what no classifier may overrule."""

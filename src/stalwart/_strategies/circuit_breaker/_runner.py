@@ -15,7 +15,7 @@ from ... import _context
 from ..._clock import Clock, current_clock
 from ..._events import emit
 from ..._exceptions import CircuitOpen, DeadlineExceeded, Rejected
-from ..._outcome import Outcome, Verdict, is_cancellation
+from ..._outcome import Outcome, Verdict, is_cancellation, judges_results
 from .._base import Runner, WrongKind, partition_key
 from ..timeout import is_attempt_timeout
 from ._events import CircuitRejected, announce
@@ -50,7 +50,7 @@ class CircuitBreakerRunner:
         self._key = breaker.key
         self._probes = breaker.probes
         self._classify = breaker._classifier
-        self._checks_results = breaker.classify is not None
+        self._checks_results = judges_results(breaker.classify)
         self._partitions = breaker._partitions
         # Without a key function there is one partition, never evicted: skip the lookup.
         self._single = breaker._partitions.get(None) if breaker.key is None else None
