@@ -29,6 +29,8 @@ _INF: Final = math.inf
 #: The shortest timeout handed to httpx: zero would make its sockets non-blocking.
 MIN_TIMEOUT: Final = 1e-6
 _PHASES: Final = frozenset({"connect", "read", "write", "pool"})
+_current_context = _context.current
+_dict_get = dict.get
 
 
 class CallTimeouts(dict[str, Any]):
@@ -51,7 +53,8 @@ class CallTimeouts(dict[str, Any]):
         self.after = _INF
 
     def _cut(self, configured: Any) -> Any:
-        ctx = _context.current()
+        # httpcore asks about five times per request: kept to a few attribute reads.
+        ctx = _current_context()
         token = ctx.token
         if token is not None and token.origin is not None:
             return MIN_TIMEOUT
@@ -66,8 +69,8 @@ class CallTimeouts(dict[str, Any]):
 
     def get(self, key: str, default: Any = None) -> Any:
         if key in _PHASES:
-            return self._cut(super().get(key))
-        return super().get(key, default)
+            return self._cut(_dict_get(self, key))
+        return _dict_get(self, key, default)
 
     def __getitem__(self, key: str) -> Any:
         value = super().__getitem__(key)

@@ -197,6 +197,7 @@ class Engine:
     """The transport logic shared by sync and async transports of either library."""
 
     __slots__ = (
+        "_guarded",
         "idempotency_keys",
         "library",
         "pipeline",
@@ -241,6 +242,7 @@ class Engine:
         # httpx's own transports run on httpcore, which reports each request's phases.
         module: Any = library.module
         self.traceable = isinstance(inner, module.HTTPTransport | module.AsyncHTTPTransport)
+        self._guarded = stream_class(library, GuardedBody)
 
     def options_repr(self) -> str:
         parts = [f"pipeline={self.pipeline!r}"]
@@ -395,8 +397,7 @@ class Engine:
         cancellation (not the attempt's own: a hedge cancels its winner's scope too)."""
         token = call.token
         if (deadline != _INF or token is not None) and not self.in_memory(response):
-            guarded = stream_class(self.library, GuardedBody)
-            response.stream = guarded(response.stream, deadline, token)
+            response.stream = self._guarded(response.stream, deadline, token)
 
     def status_failure(
         self, call: _Call, request: Any, response: Any, raw: bytes | None, rest: Any = None
