@@ -38,6 +38,21 @@ def rid(name: str) -> dict[str, str]:
     return {"X-Request-Id": name}
 
 
+def fast_after_first(flavour: Flavour, server: FlakyServer) -> Any:
+    """A transport that clears the server's faults as the second attempt starts (the
+    hedge), so the first attempt meets the faults and the second does not."""
+    attempts: list[int] = []
+
+    class FastAfterFirst(flavour.http.HTTPTransport):  # type: ignore[misc, name-defined]
+        def handle_request(self, request: Any) -> Any:
+            attempts.append(1)
+            if len(attempts) == 2:
+                server.faults = Faults()
+            return super().handle_request(request)
+
+    return FastAfterFirst()
+
+
 def pool_of(client: Any) -> Any:
     """The connection pool under a stalwart client (httpcore's, or httpcore2's)."""
     return client._transport.inner._pool
@@ -253,20 +268,10 @@ def test_the_clients_keep_httpx_features(flavour: Flavour, server: FlakyServer, 
 @pytest.mark.realtime
 def test_hedged_reads_race_a_slow_attempt(flavour: Flavour, server: FlakyServer) -> None:
     """The first attempt meets a 2 s latency; 50 ms later a hedge gets a fast answer."""
-    http = flavour.http
-    attempts: list[int] = []
-
-    class FastAfterFirst(http.HTTPTransport):  # type: ignore[misc, name-defined]
-        def handle_request(self, request: Any) -> Any:
-            attempts.append(1)
-            if len(attempts) == 2:
-                server.faults = Faults()
-            return super().handle_request(request)
-
     server.faults = Faults(latency=2.0)
     reads = flavour.stalwart.hedging_pipeline(delay=0.05)
     with flavour.stalwart.Client(
-        base_url=server.url, read_pipeline=reads, transport=FastAfterFirst()
+        base_url=server.url, read_pipeline=reads, transport=fast_after_first(flavour, server)
     ) as client:
         started = anyio_clock()
         response = client.get("/x", headers=rid("h"))
@@ -478,20 +483,10 @@ async def test_a_post_that_never_left_the_pool_is_retried(
 
 @pytest.mark.realtime
 def test_a_hedged_loser_releases_its_connection(flavour: Flavour, server: FlakyServer) -> None:
-    http = flavour.http
-    attempts: list[int] = []
-
-    class FastAfterFirst(http.HTTPTransport):  # type: ignore[misc, name-defined]
-        def handle_request(self, request: Any) -> Any:
-            attempts.append(1)
-            if len(attempts) == 2:
-                server.faults = Faults()
-            return super().handle_request(request)
-
     server.faults = Faults(latency=0.5)
     reads = flavour.stalwart.hedging_pipeline(delay=0.05)
     with flavour.stalwart.Client(
-        base_url=server.url, read_pipeline=reads, transport=FastAfterFirst()
+        base_url=server.url, read_pipeline=reads, transport=fast_after_first(flavour, server)
     ) as client:
         assert client.get("/x").status_code == 200
         stop = threading.Event()

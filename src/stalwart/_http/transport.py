@@ -492,27 +492,30 @@ def _check_library(cls: type) -> Library:
     return library
 
 
-class ResilientTransportBase(Generic[RequestT, ResponseT]):
-    """The sync transport, for either library (see `stalwart.httpx.ResilientTransport`)."""
+class _Wrapper:
+    """What the sync and async transports share: their engine, options and repr."""
 
     _library: ClassVar[Library]
+    #: the inner transport's sending method, and the library's transport to default to
+    _sends: ClassVar[str]
+    _default: ClassVar[str]
 
-    def __init__(
+    def _wrap(
         self,
-        inner: SyncTransport[RequestT, ResponseT] | None = None,
-        *,
-        pipeline: Pipeline | None = None,
-        read_pipeline: Pipeline | None = None,
-        idempotency_keys: bool = False,
-        propagation: Propagation | None = None,
+        inner: Any,
+        pipeline: Pipeline | None,
+        read_pipeline: Pipeline | None,
+        idempotency_keys: bool,
+        propagation: Propagation | None,
     ) -> None:
         from .pipelines import standard_limits, standard_pipeline
 
         library = _check_library(type(self))
         if inner is None:
-            inner = library.module.HTTPTransport(limits=standard_limits(library))
-        elif not callable(getattr(inner, "handle_request", None)):
-            raise TypeError(f"inner must be an httpx sync transport, got {inner!r}")
+            inner = getattr(library.module, self._default)(limits=standard_limits(library))
+        elif not callable(getattr(inner, self._sends, None)):
+            kind = "async" if self._sends.endswith("async_request") else "sync"
+            raise TypeError(f"inner must be an httpx {kind} transport, got {inner!r}")
         self._engine = Engine(
             library,
             pipeline=standard_pipeline() if pipeline is None else pipeline,
@@ -522,11 +525,6 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
             inner=inner,
         )
         self._inner = inner
-
-    @property
-    def inner(self) -> SyncTransport[RequestT, ResponseT]:
-        """The wrapped transport."""
-        return self._inner
 
     @property
     def pipeline(self) -> Pipeline:
@@ -540,6 +538,29 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._inner!r}, {self._engine.options_repr()})"
+
+
+class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
+    """The sync transport, for either library (see `stalwart.httpx.ResilientTransport`)."""
+
+    _sends = "handle_request"
+    _default = "HTTPTransport"
+
+    def __init__(
+        self,
+        inner: SyncTransport[RequestT, ResponseT] | None = None,
+        *,
+        pipeline: Pipeline | None = None,
+        read_pipeline: Pipeline | None = None,
+        idempotency_keys: bool = False,
+        propagation: Propagation | None = None,
+    ) -> None:
+        self._wrap(inner, pipeline, read_pipeline, idempotency_keys, propagation)
+
+    @property
+    def inner(self) -> SyncTransport[RequestT, ResponseT]:
+        """The wrapped transport."""
+        return self._inner  # type: ignore[no-any-return]
 
     def handle_request(self, request: RequestT) -> ResponseT:
         engine = self._engine
@@ -606,11 +627,12 @@ class ResilientTransportBase(Generic[RequestT, ResponseT]):
         self._inner.close()
 
 
-class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
+class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
     """The async transport, for either library (see
     `stalwart.httpx.AsyncResilientTransport`)."""
 
-    _library: ClassVar[Library]
+    _sends = "handle_async_request"
+    _default = "AsyncHTTPTransport"
 
     def __init__(
         self,
@@ -621,40 +643,12 @@ class AsyncResilientTransportBase(Generic[RequestT, ResponseT]):
         idempotency_keys: bool = False,
         propagation: Propagation | None = None,
     ) -> None:
-        from .pipelines import standard_limits, standard_pipeline
-
-        library = _check_library(type(self))
-        if inner is None:
-            inner = library.module.AsyncHTTPTransport(limits=standard_limits(library))
-        elif not callable(getattr(inner, "handle_async_request", None)):
-            raise TypeError(f"inner must be an httpx async transport, got {inner!r}")
-        self._engine = Engine(
-            library,
-            pipeline=standard_pipeline() if pipeline is None else pipeline,
-            read_pipeline=read_pipeline,
-            idempotency_keys=idempotency_keys,
-            propagation=propagation,
-            inner=inner,
-        )
-        self._inner = inner
+        self._wrap(inner, pipeline, read_pipeline, idempotency_keys, propagation)
 
     @property
     def inner(self) -> AsyncTransport[RequestT, ResponseT]:
         """The wrapped transport."""
-        return self._inner
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The pipeline every request goes through (but reads, given a `read_pipeline`)."""
-        return self._engine.pipeline
-
-    @property
-    def read_pipeline(self) -> Pipeline | None:
-        """The pipeline of GET, HEAD and OPTIONS requests, if any."""
-        return self._engine.read_pipeline
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._inner!r}, {self._engine.options_repr()})"
+        return self._inner  # type: ignore[no-any-return]
 
     async def handle_async_request(self, request: RequestT) -> ResponseT:
         engine = self._engine
