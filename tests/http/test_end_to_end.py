@@ -495,3 +495,52 @@ def test_a_hedged_loser_releases_its_connection(flavour: Flavour, server: FlakyS
                 break
             stop.wait(0.05)
         assert active_connections(client) == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_async_hedged_reads_race_a_slow_attempt(
+    flavour: Flavour, server: FlakyServer
+) -> None:
+    """The async hedge: attempts are tasks; the slow loser is cancelled and its
+    connection released, on asyncio and trio, under the loop's own timeouts."""
+    http = flavour.http
+    attempts: list[int] = []
+
+    class FastAfterFirst(http.AsyncHTTPTransport):  # type: ignore[misc, name-defined]
+        async def handle_async_request(self, request: Any) -> Any:
+            attempts.append(1)
+            if len(attempts) == 2:
+                server.faults = Faults()
+            return await super().handle_async_request(request)
+
+    server.faults = Faults(latency=2.0)
+    reads = flavour.stalwart.hedging_pipeline(delay=0.05)
+    tasks = running_tasks()
+    async with flavour.stalwart.AsyncClient(
+        base_url=server.url, read_pipeline=reads, transport=FastAfterFirst()
+    ) as client:
+        started = anyio_clock()
+        response = await client.get("/x", headers=rid("h"))
+        assert anyio_clock() - started < 1.5
+        assert response.json()["attempt"] == 2
+        assert active_connections(client) == 0  # the loser was cancelled, not left running
+    assert running_tasks() <= tasks
+
+
+@pytest.mark.anyio
+@pytest.mark.realtime
+async def test_async_hedged_reads_end_at_the_total_timeout(
+    flavour: Flavour, server: FlakyServer
+) -> None:
+    server.faults = Faults(latency=2.0)
+    reads = flavour.stalwart.hedging_pipeline(delay=0.05, total=0.3, per_attempt=0.3)
+    tasks = running_tasks()
+    async with flavour.stalwart.AsyncClient(base_url=server.url, read_pipeline=reads) as client:
+        started = anyio_clock()
+        with pytest.raises(stalwart.DeadlineExceeded):
+            await client.get("/x", headers=rid("h"))
+        assert 0.3 <= anyio_clock() - started < 1.5
+        assert active_connections(client) == 0
+    assert server.attempts("h") == 2
+    assert running_tasks() <= tasks
