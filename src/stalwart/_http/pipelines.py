@@ -90,21 +90,34 @@ def standard_pipeline(
     check_number("total", total, above=0.0)
     check_number("per_attempt", per_attempt, above=0.0)
     return Pipeline(
-        Bulkhead(
-            max_concurrent=per_origin, max_queue=PER_ORIGIN_QUEUE, key=origin, name="http-bulkhead"
-        ),
+        _bulkhead(per_origin),
         Timeout(total=total, name="http-total"),
         Retry(
             classify=classify,
             max_attempts=max_attempts,
             backoff=Backoff.exponential() if backoff is None else backoff,
             hint=response_hint,
-            budget=RetryBudget(key=origin, name="http-budget"),
+            budget=_budget(),
             name="http-retry",
         ),
-        CircuitBreaker(classify=classify, key=origin, name="http-breaker"),
+        _breaker(),
         Timeout(per_attempt=per_attempt, name="http-attempt"),
     )
+
+
+# The per-origin strategies of both pipelines, made in one place.
+def _bulkhead(per_origin: int) -> Bulkhead:
+    return Bulkhead(
+        max_concurrent=per_origin, max_queue=PER_ORIGIN_QUEUE, key=origin, name="http-bulkhead"
+    )
+
+
+def _budget() -> RetryBudget:
+    return RetryBudget(key=origin, name="http-budget")
+
+
+def _breaker() -> CircuitBreaker:
+    return CircuitBreaker(classify=classify, key=origin, name="http-breaker")
 
 
 def hedging_pipeline(
@@ -149,19 +162,16 @@ def hedging_pipeline(
             elif isinstance(strategy, Retry):
                 budget = strategy.budget
     return Pipeline(
-        bulkhead
-        or Bulkhead(
-            max_concurrent=per_origin, max_queue=PER_ORIGIN_QUEUE, key=origin, name="http-bulkhead"
-        ),
+        bulkhead or _bulkhead(per_origin),
         Timeout(total=total, name="http-total"),
         Hedge(
             delay=delay,
             max_hedges=max_hedges,
             classify=classify,
-            budget=budget or RetryBudget(key=origin, name="http-budget"),
+            budget=budget or _budget(),
             name="http-hedge",
         ),
-        breaker or CircuitBreaker(classify=classify, key=origin, name="http-breaker"),
+        breaker or _breaker(),
         Timeout(per_attempt=per_attempt, name="http-attempt"),
     )
 

@@ -21,9 +21,17 @@ from typing import Any, Final, TypeVar
 from .. import _context
 from .._clock import current_clock
 from .._context import CancelToken, deadline_error
+from .._outcome import forbid_retry
 from .library import Library
 
-__all__ = ["BodyTracker", "CallTimeouts", "GuardedBody", "RestOfBody", "stream_class"]
+__all__ = [
+    "BodyTracker",
+    "CallTimeouts",
+    "GuardedBody",
+    "RestOfBody",
+    "check_body",
+    "stream_class",
+]
 
 _INF: Final = math.inf
 #: The shortest timeout handed to httpx: zero would make its sockets non-blocking.
@@ -110,12 +118,17 @@ class BodyTracker:
             await aclose()
 
 
-def _check(deadline: float, token: CancelToken | None) -> None:
+def check_body(deadline: float, token: CancelToken | None, unsafe: str | None = None) -> None:
+    """Between chunks of a body: stop at the deadline or the cancellation (each chunk's
+    wait is bounded by the read timeout; a slow drip is not). `unsafe` marks the
+    deadline's error as not to be repeated, for an error body read inside an attempt."""
     if token is not None and token.origin is not None:
         raise _context.cancelled_error(token)
     if deadline != _INF and current_clock().monotonic() >= deadline:
         error = deadline_error(deadline)
         error.add_note("stalwart: the deadline passed while the response body was read")
+        if unsafe is not None:
+            forbid_retry(error, unsafe)
         raise error
 
 
@@ -132,14 +145,14 @@ class GuardedBody:
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._stream:
-            _check(self.deadline, self.token)
+            check_body(self.deadline, self.token)
             yield chunk
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunks = aiter(self._stream)
         try:
             async for chunk in chunks:
-                _check(self.deadline, self.token)
+                check_body(self.deadline, self.token)
                 yield chunk
         finally:
             # Finish the inner generator here: trio warns about one left to the GC.

@@ -31,7 +31,14 @@ from .classify import (
 )
 from .library import Library
 from .propagation import Propagation
-from .streams import BodyTracker, CallTimeouts, GuardedBody, RestOfBody, stream_class
+from .streams import (
+    BodyTracker,
+    CallTimeouts,
+    GuardedBody,
+    RestOfBody,
+    check_body,
+    stream_class,
+)
 
 __all__ = [
     "AsyncResilientTransportBase",
@@ -202,6 +209,7 @@ class Engine:
         "library",
         "pipeline",
         "propagation",
+        "read_hedges",
         "read_pipeline",
         "traceable",
     )
@@ -229,7 +237,7 @@ class Engine:
             raise TypeError(f"idempotency_keys must be True or False, got {idempotency_keys!r}")
         if propagation is not None and not isinstance(propagation, Propagation):
             raise TypeError(f"propagation must be a Propagation, got {propagation!r}")
-        if isinstance(inner, ResilientTransportBase | AsyncResilientTransportBase):
+        if isinstance(inner, _Wrapper):
             raise TypeError(
                 "inner is a resilient transport already: wrapping it again would multiply "
                 "the attempts (give your pipeline to one transport instead)"
@@ -237,6 +245,7 @@ class Engine:
         self.library = library
         self.pipeline = pipeline
         self.read_pipeline = read_pipeline
+        self.read_hedges = _hedges(read_pipeline)
         self.idempotency_keys = idempotency_keys
         self.propagation = propagation
         # httpx's own transports run on httpcore, which reports each request's phases.
@@ -271,7 +280,7 @@ class Engine:
         # A body that cannot be replayed cannot be raced either.
         if read_pipeline is not None and method in READ_METHODS and call.body is None:
             pipeline = read_pipeline
-            if _hedges(pipeline):
+            if self.read_hedges:
                 call.hedged = True
                 call.lock = threading.Lock()
         if self.traceable and not (call.idempotent and call.body is None):
@@ -616,7 +625,7 @@ class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
                 if size > ERROR_BODY_LIMIT:
                     rest = stream_class(engine.library, RestOfBody)(chunks, raw, response)
                     return engine.status_failure(call, request, response, None, rest)
-                _check_reading(call, deadline, token)
+                check_body(deadline, token, call.unsafe(sent=True))
         except Exception as exc:
             raw.close()
             response.close()
@@ -708,7 +717,7 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
                 if size > ERROR_BODY_LIMIT:
                     rest = stream_class(engine.library, RestOfBody)(chunks, raw, response)
                     return engine.status_failure(call, request, response, None, rest)
-                _check_reading(call, deadline, token)
+                check_body(deadline, token, call.unsafe(sent=True))
         except Exception as exc:
             with anyio.CancelScope(shield=True):
                 await raw.aclose()
@@ -724,19 +733,6 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-def _check_reading(call: _Call, deadline: float, token: CancelToken | None) -> None:
-    """Between chunks of an error body: stop at the attempt's deadline or cancellation
-    (each chunk's wait is bounded by the read timeout; a slow drip is not)."""
-    if token is not None and token.origin is not None:
-        raise _context.cancelled_error(token)
-    if deadline != _INF and current_clock().monotonic() >= deadline:
-        error = deadline_error(deadline)
-        reason = call.unsafe(sent=True)
-        if reason is not None:
-            forbid_retry(error, reason)
-        raise error
 
 
 def _with_cause(error: BaseException, cause: BaseException) -> BaseException:
