@@ -20,6 +20,7 @@ from .._clock import SystemClock, current_clock
 from .._context import Context, Scope, deadline_error
 from .._events import TimeoutExpired, emit
 from .._exceptions import DeadlineExceeded
+from ._asyncio_deadlines import watchdog
 from ._base import Runner, Strategy, check_name, options_repr
 
 __all__ = ["Timeout", "is_attempt_timeout"]
@@ -169,11 +170,11 @@ class _TimeoutRunner:
         kwargs: Mapping[str, Any],
         clock: SystemClock,
     ) -> Any:
-        """In real time, the event loop's own timeout (asyncio's `timeout_at`, trio's
-        cancel scope) bounds the call: the same semantics as a `stalwart.deadline` scope
-        at a fraction of an anyio cancel scope's cost, which an HTTP client pays twice
-        per request. Cancellation from outside reaches the call through the enclosing
-        scopes, which are real cancel scopes."""
+        """In real time, the event loop's own machinery bounds the call (the task's
+        watchdog timer on asyncio, a cancel scope on trio): the same semantics as a
+        `stalwart.deadline` scope at a fraction of an anyio cancel scope's cost, which an
+        HTTP client pays twice per request. Cancellation from outside reaches the call
+        through the enclosing scopes, which are real cancel scopes."""
         parent = _context.current()
         token = parent.token
         if token is not None and token.origin is not None:
@@ -187,24 +188,37 @@ class _TimeoutRunner:
             return await self._inner.acall(fn, args, kwargs)
         reset = _context.set_current(Context(own_deadline, token, parent.values))
         try:
-            if _context._running_trio():
+            loop = asyncio._get_running_loop()
+            task: Any = None if loop is None else asyncio.current_task(loop)
+            if task is not None:
+                dog = watchdog(task)
+                opened = dog.open(self._seconds, task)
+                try:
+                    result = await self._inner.acall(fn, args, kwargs)
+                except asyncio.CancelledError as cancelled:
+                    if not dog.close(opened, task):
+                        raise
+                    error = deadline_error(own_deadline, self._seconds)
+                    # The attempt saw the cancellation: any mark it left there (see
+                    # `retry_forbidden`) must stay with the error that replaces it.
+                    error.__context__ = cancelled
+                    error.__suppress_context__ = True
+                except BaseException:
+                    dog.close(opened, task)
+                    raise
+                else:
+                    # Ran out just as the call finished: the result stands, as with
+                    # asyncio.timeout.
+                    dog.close(opened, task)
+                    return result
+            else:
                 trio: Any = sys.modules["trio"]
                 scope = trio.CancelScope(deadline=trio.current_time() + self._seconds)
-                result: Any = None
+                result = None
                 with scope:
                     result = await self._inner.acall(fn, args, kwargs)
                 if not scope.cancelled_caught:
                     return result
-                error = deadline_error(own_deadline, self._seconds)
-            else:
-                loop = asyncio.get_running_loop()
-                timeout = asyncio.timeout_at(loop.time() + self._seconds)
-                try:
-                    async with timeout:
-                        return await self._inner.acall(fn, args, kwargs)
-                except TimeoutError:
-                    if not timeout.expired():
-                        raise
                 error = deadline_error(own_deadline, self._seconds)
         except DeadlineExceeded as inner_error:
             self._expired(inner_error, own_deadline)
