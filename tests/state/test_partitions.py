@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Hashable
 
 import pytest
@@ -84,6 +86,48 @@ def test_max_size_must_be_a_positive_int(size: object) -> None:
     """max_partitions below 1, or not an int, is refused naming the parameter."""
     with pytest.raises((ValueError, TypeError), match="max_partitions"):
         Partitions(State, max_size=size)  # type: ignore[arg-type]
+
+
+def test_lookups_and_evictions_from_many_threads_keep_the_bound() -> None:
+    """Known keys are found without the lock while other threads create and evict:
+    nothing fails, every lookup gets a state for its own key, the bound holds."""
+    partitions: Partitions[State] = Partitions(State, max_size=8)
+    failures: list[BaseException] = []
+    wrong: list[tuple[Hashable, Hashable]] = []
+
+    def hammer(seed: int) -> None:
+        try:
+            for i in range(4000):
+                key = (seed * 7 + i) % 24 if i % 3 else seed  # a hot key and a churn
+                state = partitions.get(key)
+                if state.key != key:
+                    wrong.append((key, state.key))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(4)]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert failures == []
+    assert wrong == []
+    assert len(partitions) <= 8
+
+
+def test_rolling_window_counts_across_bucket_edges() -> None:
+    """The newest bucket's end, kept to skip arithmetic, moves with time."""
+    window = RollingWindow(length=1.0, buckets=4, fields=1)
+    for now in (0.0, 0.24, 0.25, 0.49, 0.5, 0.99, 1.0, 1.24):
+        window.add(now, 0)
+    assert window.totals(1.24) == [6.0]  # 0.25 s buckets: the two before 0.25 s left
+    assert window.totals(1.74) == [3.0]
+    assert window.totals(2.5) == [0.0]
 
 
 def test_rolling_window_drops_buckets_as_time_moves() -> None:

@@ -22,7 +22,7 @@ class RollingWindow:
     a clock.
     """
 
-    __slots__ = ("_counts", "_head", "_span", "buckets", "fields", "length")
+    __slots__ = ("_counts", "_head", "_head_ends", "_span", "buckets", "fields", "length")
 
     def __init__(self, *, length: float, buckets: int, fields: int) -> None:
         self.length = check_number("window", length, above=0)
@@ -33,15 +33,20 @@ class RollingWindow:
         # _counts[i] is the bucket whose index (time // span) is _head - i.
         self._counts: list[list[float]] = [[0.0] * fields for _ in range(buckets)]
         self._head: int | None = None
+        #: when the newest bucket ends: until then a count needs no bucket arithmetic
+        self._head_ends = -math.inf
 
     def __repr__(self) -> str:
         return f"<RollingWindow {self.length:g} s in {self.buckets} buckets: {self.totals_now()}>"
 
     def _advance(self, now: float) -> None:
+        if now < self._head_ends:
+            return  # the newest bucket, or a clock that stepped back: count in the newest
         index = math.floor(now / self._span)
         head = self._head
         if head is None:
             self._head = index
+            self._head_ends = (index + 1) * self._span
             return
         steps = index - head
         if steps <= 0:
@@ -58,10 +63,12 @@ class RollingWindow:
                     oldest[i] = 0.0
                 counts.insert(0, oldest)
         self._head = index
+        self._head_ends = (index + 1) * self._span
 
     def add(self, now: float, field: int, amount: float = 1.0) -> None:
         """Add `amount` to counter `field` at time `now`."""
-        self._advance(now)
+        if now >= self._head_ends:
+            self._advance(now)
         self._counts[0][field] += amount
 
     def totals(self, now: float) -> list[float]:

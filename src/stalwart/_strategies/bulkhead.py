@@ -32,7 +32,6 @@ from ._base import (
     Runner,
     Strategy,
     options_repr,
-    partition_key,
     partitions_of,
 )
 
@@ -337,7 +336,8 @@ class _BulkheadRunner:
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         _context.check()
-        key = partition_key(self._key, args, kwargs)
+        pick = self._key  # partition_key, inlined: this is every call's path
+        key: Hashable = None if pick is None else pick(*args, **kwargs)
         state = self._partitions.get(key)
         if not state.try_acquire():
             self._wait(state, key)
@@ -350,7 +350,8 @@ class _BulkheadRunner:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
         _context.check()
-        key = partition_key(self._key, args, kwargs)
+        pick = self._key  # partition_key, inlined: this is every call's path
+        key: Hashable = None if pick is None else pick(*args, **kwargs)
         state = self._partitions.get(key)
         if not state.try_acquire():
             await self._await(state, key)

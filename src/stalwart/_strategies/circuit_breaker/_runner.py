@@ -16,7 +16,7 @@ from ..._clock import Clock, current_clock
 from ..._events import emit
 from ..._exceptions import CircuitOpen, DeadlineExceeded, Rejected
 from ..._outcome import Outcome, Verdict, is_cancellation, judges_results
-from .._base import Runner, WrongKind, partition_key
+from .._base import Runner, WrongKind
 from ..timeout import is_attempt_timeout
 from ._events import CircuitRejected, announce
 from ._state import HALF_OPEN, ISOLATED, BreakerState, Grant, Permit
@@ -61,7 +61,8 @@ class CircuitBreakerRunner:
         single = self._single
         if single is not None:
             return None, single
-        key = partition_key(self._key, args, kwargs)
+        pick = self._key  # partition_key, inlined: this is every call's path
+        key: Hashable = None if pick is None else pick(*args, **kwargs)
         return key, self._partitions.get(key)
 
     def _admit(self, key: Hashable, grant: Grant) -> Permit:
