@@ -32,11 +32,10 @@ CONNECT: Final = 5.0
 
 def origin(request: Any) -> str:
     """The partition of a request in the standard pipelines: `scheme://host:port`."""
-    try:
-        # Three strategies ask for every request: work it out once.
-        return request._stalwart_origin  # type: ignore[no-any-return]
-    except AttributeError:
-        pass
+    # Three strategies ask for every request: work it out once.
+    found: str | None = getattr(request, "_stalwart_origin", None)
+    if found is not None:
+        return found
     url = request.url
     port = url.port
     if port is None:

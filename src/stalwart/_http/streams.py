@@ -61,18 +61,20 @@ class CallTimeouts(dict[str, Any]):
         self.after = _INF
 
     def _cut(self, configured: Any) -> Any:
-        # httpcore asks about five times per request: kept to a few attribute reads.
+        # httpcore asks five times per request: kept to a few attribute reads.
         ctx = _current_context()
         token = ctx.token
         if token is not None and token.origin is not None:
             return MIN_TIMEOUT
         deadline = ctx.deadline
         after = self.after
-        deadline = min(deadline, after)
+        if after < deadline:
+            deadline = after
         if deadline == _INF:
             return configured
         left = deadline - current_clock().monotonic()
-        left = max(left, MIN_TIMEOUT)
+        if left < MIN_TIMEOUT:
+            return MIN_TIMEOUT
         return left if configured is None or configured > left else configured
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -144,15 +146,26 @@ class GuardedBody:
         self.token = token
 
     def __iter__(self) -> Iterator[bytes]:
+        deadline = self.deadline
+        token = self.token
         for chunk in self._stream:
-            check_body(self.deadline, self.token)
+            # check_body's tests, inlined: this runs for every chunk of every body
+            if (token is not None and token.origin is not None) or (
+                deadline != _INF and current_clock().monotonic() >= deadline
+            ):
+                check_body(deadline, token)
             yield chunk
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         chunks = aiter(self._stream)
+        deadline = self.deadline
+        token = self.token
         try:
             async for chunk in chunks:
-                check_body(self.deadline, self.token)
+                if (token is not None and token.origin is not None) or (
+                    deadline != _INF and current_clock().monotonic() >= deadline
+                ):
+                    check_body(deadline, token)
                 yield chunk
         finally:
             # Finish the inner generator here: trio warns about one left to the GC.

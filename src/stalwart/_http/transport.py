@@ -62,6 +62,7 @@ KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 ERROR_BODY_LIMIT: Final = 1024 * 1024
 #: A timeout that fired this close to the deadline was the deadline's.
 _DEADLINE_SLACK: Final = 1e-3
+_NO_KWARGS: Final[dict[str, Any]] = {}
 
 
 class SyncTransport(Protocol[RequestT_contra, ResponseT_co]):
@@ -167,6 +168,12 @@ class _Call:
         produced it, and every other response, to close (a hedge's losers, a result a
         strategy rejected)."""
         lock = self.lock
+        kept = self.kept
+        if lock is None and len(kept) == 1 and kept[0][0] is winner:
+            self.finished = True  # the common case: one attempt, and it won
+            deadline = kept[0][1]
+            kept.clear()
+            return deadline, []
         if lock is not None:
             lock.acquire()
         try:
@@ -405,8 +412,10 @@ class Engine:
         """Bind the body of a response to its attempt's deadline and the caller's
         cancellation (not the attempt's own: a hedge cancels its winner's scope too)."""
         token = call.token
-        if (deadline != _INF or token is not None) and not self.in_memory(response):
-            response.stream = self._guarded(response.stream, deadline, token)
+        if deadline != _INF or token is not None:
+            stream = response.stream
+            if not isinstance(stream, self.library.byte_stream):  # not in memory
+                response.stream = self._guarded(stream, deadline, token)
 
     def status_failure(
         self, call: _Call, request: Any, response: Any, raw: bytes | None, rest: Any = None
@@ -577,7 +586,9 @@ class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
         winner: Any = None
         try:
             try:
-                winner = pipeline.call(functools.partial(self._attempt, call), request)
+                # The pipeline's runner, not Pipeline.call: one layer less on every request.
+                attempt = functools.partial(self._attempt, call)
+                winner = pipeline._runner.call(attempt, (request,), _NO_KWARGS)
             except Exception as exc:
                 winner = engine.carried(exc)
                 if winner is None:
@@ -600,7 +611,7 @@ class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
         except BaseException as exc:
             engine.interrupted(call, exc)
             raise
-        if engine.is_failure(request, response):
+        if response.status_code >= 400 and engine.is_failure(request, response):
             raise self._failure(call, request, response, deadline, token)
         engine.guard(call, response, deadline)
         if not call.keep(response, deadline):
@@ -665,7 +676,8 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
         winner: Any = None
         try:
             try:
-                winner = await pipeline.acall(functools.partial(self._attempt, call), request)
+                attempt = functools.partial(self._attempt, call)
+                winner = await pipeline._runner.acall(attempt, (request,), _NO_KWARGS)
             except Exception as exc:
                 winner = engine.carried(exc)
                 if winner is None:
@@ -691,7 +703,7 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
         except BaseException as exc:
             engine.interrupted(call, exc)
             raise
-        if engine.is_failure(request, response):
+        if response.status_code >= 400 and engine.is_failure(request, response):
             raise await self._failure(call, request, response, deadline, token)
         engine.guard(call, response, deadline)
         if not call.keep(response, deadline):

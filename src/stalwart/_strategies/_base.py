@@ -144,6 +144,8 @@ class _Invoke:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
         awaitable = fn(*args, **kwargs)
+        if type(awaitable) is _COROUTINE:  # the common case, without inspect's call
+            return await awaitable
         if not inspect.isawaitable(awaitable):
             raise WrongKind(f"{fn!r} is not async: run it with `pipeline.call(...)`")
         return await awaitable

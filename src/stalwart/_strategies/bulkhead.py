@@ -344,7 +344,9 @@ class _BulkheadRunner:
         try:
             return self._inner.call(fn, args, kwargs)
         finally:
-            _release(state)
+            waiter = state.release()  # _release, inlined: this is every call's path
+            if waiter is not None:
+                waiter.wake()
 
     async def acall(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -358,7 +360,9 @@ class _BulkheadRunner:
         try:
             return await self._inner.acall(fn, args, kwargs)
         finally:
-            _release(state)
+            waiter = state.release()  # _release, inlined: this is every call's path
+            if waiter is not None:
+                waiter.wake()
 
     def _enqueue(self, state: BulkheadState, key: Hashable, waiter: _Waiter) -> None:
         if state.enqueue(waiter):

@@ -258,10 +258,11 @@ def _check_start(ctx: Context) -> None:
 
 @final
 class _RetryRunner:
-    __slots__ = ("_budget", "_checks_results", "_classify", "_inner", "_retry")
+    __slots__ = ("_base", "_budget", "_checks_results", "_classify", "_inner", "_retry")
 
     def __init__(self, retry: Retry, inner: Runner) -> None:
         self._retry = retry
+        self._base = retry.backoff.base
         self._budget = retry.budget
         self._inner = inner
         self._classify = retry._classifier
@@ -353,14 +354,15 @@ class _RetryRunner:
         ctx = _context.current()
         inner = self._inner
         attempt = 1
-        previous = self._retry.backoff.base
+        previous = self._base
         budget = self._budget
-        budget_key: Hashable = None
-        if budget is not None:
-            budget_key = budget.key_of(args, kwargs)
-            budget.deposit(budget_key)
+        budget_key = None if budget is None else budget._deposit_call(args, kwargs)
         while True:
-            _check_start(ctx)
+            token = ctx.token  # _check_start's tests, inlined: this is every call's path
+            if (token is not None and token.origin is not None) or (
+                ctx.deadline != _INF and current_clock().monotonic() >= ctx.deadline
+            ):
+                _check_start(ctx)
             try:
                 result = inner.call(fn, args, kwargs)
             except Exception as exc:
@@ -387,14 +389,15 @@ class _RetryRunner:
         ctx = _context.current()
         inner = self._inner
         attempt = 1
-        previous = self._retry.backoff.base
+        previous = self._base
         budget = self._budget
-        budget_key: Hashable = None
-        if budget is not None:
-            budget_key = budget.key_of(args, kwargs)
-            budget.deposit(budget_key)
+        budget_key = None if budget is None else budget._deposit_call(args, kwargs)
         while True:
-            _check_start(ctx)
+            token = ctx.token  # _check_start's tests, inlined: this is every call's path
+            if (token is not None and token.origin is not None) or (
+                ctx.deadline != _INF and current_clock().monotonic() >= ctx.deadline
+            ):
+                _check_start(ctx)
             try:
                 result = await inner.acall(fn, args, kwargs)
             except Exception as exc:

@@ -157,6 +157,14 @@ class RetryBudget:
         """The partition of a call with these arguments."""
         return partition_key(self.key, args, kwargs)
 
+    def _deposit_call(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Hashable:
+        """Record one request for the partition of a call with these arguments (what a
+        Retry or Hedge does as a call starts); return the partition's key."""
+        pick = self.key  # key_of and deposit, inlined: this is every call's path
+        key: Hashable = None if pick is None else pick(*args, **kwargs)
+        self._partitions.get(key).deposit(current_clock().monotonic())
+        return key
+
     def deposit(self, key: Hashable = None) -> None:
         """Record one request (a call, not an attempt) for partition `key`."""
         self._partitions.get(key).deposit(current_clock().monotonic())

@@ -25,6 +25,11 @@ from ._base import Runner, Strategy, check_name, options_repr
 
 __all__ = ["Timeout", "is_attempt_timeout"]
 
+# Module-level names: one lookup less each, on every call's path.
+_current = _context.current
+_set_current = _context.set_current
+_reset_current = _context.reset_current
+
 
 def is_attempt_timeout(exception: BaseException, outer_deadline: float) -> bool:
     """Whether `exception` is the expiry of a `Timeout` strategy nested inside a retry or
@@ -129,25 +134,26 @@ class _TimeoutRunner:
                 error.timeout = self._seconds
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        parent = _context.current()
+        parent = _current()
         now = current_clock().monotonic()
         token = parent.token
         if token is not None and token.origin is not None:
             raise _context.cancelled_error(token)
-        if now >= parent.deadline:
-            raise deadline_error(parent.deadline)
+        deadline = parent.deadline
+        if now >= deadline:
+            raise deadline_error(deadline)
         own_deadline = now + self._seconds
-        if own_deadline >= parent.deadline:
+        if own_deadline >= deadline:
             # The enclosing deadline is tighter; this timeout adds nothing to enforce.
             return self._inner.call(fn, args, kwargs)
-        reset = _context.set_current(Context(own_deadline, token, parent.values))
+        reset = _set_current(Context(own_deadline, token, parent.values))
         try:
             return self._inner.call(fn, args, kwargs)
         except DeadlineExceeded as error:
             self._expired(error, own_deadline)
             raise
         finally:
-            _context.reset_current(reset)
+            _reset_current(reset)
 
     async def acall(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]

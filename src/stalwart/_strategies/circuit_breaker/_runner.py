@@ -145,10 +145,12 @@ class CircuitBreakerRunner:
         key, state = self._partition(args, kwargs)
         clock = current_clock()
         start = clock.monotonic()
-        grant = state.acquire(start)
-        permit = grant.permit
-        if permit is None or grant.refused_by is not None or grant.transitions:
-            permit = self._admit(key, grant)
+        permit = state.standing  # a closed circuit's: one read, without the lock
+        if permit is None:
+            grant = state.acquire(start)
+            permit = grant.permit
+            if permit is None or grant.refused_by is not None or grant.transitions:
+                permit = self._admit(key, grant)
         try:
             result = self._inner.call(fn, args, kwargs)
         except BaseException as exc:
@@ -169,10 +171,12 @@ class CircuitBreakerRunner:
         key, state = self._partition(args, kwargs)
         clock = current_clock()
         start = clock.monotonic()
-        grant = state.acquire(start)
-        permit = grant.permit
-        if permit is None or grant.refused_by is not None or grant.transitions:
-            permit = self._admit(key, grant)
+        permit = state.standing  # a closed circuit's: one read, without the lock
+        if permit is None:
+            grant = state.acquire(start)
+            permit = grant.permit
+            if permit is None or grant.refused_by is not None or grant.transitions:
+                permit = self._admit(key, grant)
         try:
             result = await self._inner.acall(fn, args, kwargs)
         except BaseException as exc:

@@ -224,6 +224,7 @@ class BreakerState:
         "_window",
         "_window_epoch",
         "key",
+        "standing",
     )
 
     def idle(self) -> bool:
@@ -252,6 +253,8 @@ class BreakerState:
         # the call just before or just after any concurrent transition. Everything else
         # happens under the lock.
         self._fast: Grant | None = Grant(Permit("call", 0))
+        #: the permit of that grant, for drivers that skip `acquire` while closed
+        self.standing: Permit | None = self._fast.permit
 
     def __repr__(self) -> str:
         return f"<BreakerState {self._state.value} key={self.key!r} {self._window!r}>"
@@ -303,9 +306,19 @@ class BreakerState:
         """Count a finished call that `permit` admitted; `duration` in seconds."""
         slow_after = self._config.slow_call_duration
         slow = slow_after is not None and duration > slow_after
-        out: list[Transition] = []
         lock = self._lock
-        lock.acquire()  # not `with`: this is every call's path, and `with` costs more
+        if not (failed or slow) and permit.kind == "call":
+            # Every call's path: a success counts and changes nothing else.
+            lock.acquire()  # not `with`: `with` costs more
+            try:
+                if self._state is not HALF_OPEN:  # (half-open: probes may have to expire)
+                    if permit.window_epoch == self._window_epoch:
+                        self._window.record(now, False, False)
+                    return _NO_TRANSITIONS
+            finally:
+                lock.release()
+        out: list[Transition] = []
+        lock.acquire()
         try:
             if self._state is HALF_OPEN:
                 self._expire_probes(now, out)
@@ -439,6 +452,7 @@ class BreakerState:
 
     def _enter(self, state: CircuitState) -> None:
         self._fast = None
+        self.standing = None
         self._state = state
         self._probes.clear()
         self._successes = 0
@@ -475,4 +489,6 @@ class BreakerState:
     def _clear_window(self) -> None:
         self._window.clear()
         self._window_epoch += 1
-        self._fast = Grant(Permit("call", self._window_epoch))
+        standing = Permit("call", self._window_epoch)
+        self._fast = Grant(standing)
+        self.standing = standing
