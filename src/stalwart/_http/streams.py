@@ -68,7 +68,7 @@ class CallTimeouts(dict[str, Any]):
             return MIN_TIMEOUT
         deadline = ctx.deadline
         after = self.after
-        if after < deadline:
+        if after < deadline:  # noqa: PLR1730 (min() costs a call on every lookup)
             deadline = after
         if deadline == _INF:
             return configured
