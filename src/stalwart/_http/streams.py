@@ -54,11 +54,9 @@ class CallTimeouts(dict[str, Any]):
     cancelled context gets the shortest timeout, so the next phase ends at once.
     """
 
-    __slots__ = ("after",)
-
-    def __init__(self, configured: dict[str, Any]) -> None:
-        super().__init__(configured)
-        self.after = _INF
+    # No __init__ (dict's own builds it, at C speed) and no __slots__: `after` starts as
+    # this class default and is set on the instance once the call returns.
+    after: float = _INF
 
     def _cut(self, configured: Any) -> Any:
         # httpcore asks five times per request: kept to a few attribute reads.

@@ -142,7 +142,13 @@ class CircuitBreakerRunner:
         return self._classify(outcome)
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        key, state = self._partition(args, kwargs)
+        state = self._single  # _partition, inlined: this is every call's path
+        key: Hashable = None
+        if state is None:
+            pick = self._key
+            if pick is not None:
+                key = pick(*args, **kwargs)
+            state = self._partitions.get(key)
         clock = current_clock()
         start = clock.monotonic()
         permit = state.standing  # a closed circuit's: one read, without the lock
@@ -168,7 +174,13 @@ class CircuitBreakerRunner:
     async def acall(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
-        key, state = self._partition(args, kwargs)
+        state = self._single  # _partition, inlined: this is every call's path
+        key: Hashable = None
+        if state is None:
+            pick = self._key
+            if pick is not None:
+                key = pick(*args, **kwargs)
+            state = self._partitions.get(key)
         clock = current_clock()
         start = clock.monotonic()
         permit = state.standing  # a closed circuit's: one read, without the lock
