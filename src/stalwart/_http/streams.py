@@ -15,7 +15,7 @@ subclass of the library's stream classes by `stream_class`.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, Final, TypeVar
 
 from .. import _context
@@ -154,26 +154,48 @@ class GuardedBody:
                 check_body(deadline, token)
             yield chunk
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        chunks = aiter(self._stream)
-        deadline = self.deadline
-        token = self.token
-        try:
-            async for chunk in chunks:
-                if (token is not None and token.origin is not None) or (
-                    deadline != _INF and current_clock().monotonic() >= deadline
-                ):
-                    check_body(deadline, token)
-                yield chunk
-        finally:
-            # Finish the inner generator here: trio warns about one left to the GC.
-            await _aclose(chunks)
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _GuardedChunks(aiter(self._stream), self.deadline, self.token)
 
     def close(self) -> None:
         self._stream.close()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+class _GuardedChunks:
+    """The async iteration of a `GuardedBody`: the checks run before each chunk is asked
+    for, and the wrapped iterator's own awaitable is handed out as it is, so a body costs
+    no generator and no coroutine of its own."""
+
+    __slots__ = ("_chunks", "_deadline", "_token")
+
+    def __init__(self, chunks: AsyncIterator[bytes], deadline: float, token: CancelToken | None):
+        self._chunks = chunks
+        self._deadline = deadline
+        self._token = token
+
+    def __aiter__(self) -> _GuardedChunks:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        token = self._token
+        deadline = self._deadline
+        if (token is not None and token.origin is not None) or (
+            deadline != _INF and current_clock().monotonic() >= deadline
+        ):
+            return self._stop()
+        return self._chunks.__anext__()
+
+    async def _stop(self) -> bytes:
+        try:
+            check_body(self._deadline, self._token)
+        except BaseException:
+            # Finish the wrapped generator here: trio warns about one left to the GC.
+            await _aclose(self._chunks)
+            raise
+        return await self._chunks.__anext__()
 
 
 class RestOfBody:
