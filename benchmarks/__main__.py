@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="PATH",
-        help="where to write every number (default: benchmarks/results.json, "
-        "or benchmarks/results-quick.json with --quick)",
+        help="where to write every number (default: benchmarks/results.json for a full "
+        "run, benchmarks/results-quick.json with --quick, benchmarks/results-partial.json "
+        "with --only: neither overwrites the full run's)",
     )
     parser.add_argument(
         "--update-docs",
@@ -96,8 +97,17 @@ def _selection(only: Sequence[str] | None) -> dict[str, frozenset[str]]:
     }
 
 
+def _default_results(*, quick: bool, partial: bool) -> str:
+    if quick:
+        return "results-quick.json"
+    return "results-partial.json" if partial else "results.json"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.update_docs and (arguments.quick or arguments.only):
+        parser.error("--update-docs takes a full run: drop --quick and --only")
     # stalwart, stamina and httpx-retries log retries and give-ups; a handler that drops
     # the records keeps the output readable while every library still pays for its logging.
     logging.getLogger().addHandler(logging.NullHandler())
@@ -137,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(env, results, budgets))
     print(f"\n{env['seconds']} s in all", file=sys.stderr)
 
-    path = arguments.json or HERE / ("results-quick.json" if size.quick else "results.json")
+    path = arguments.json or HERE / _default_results(quick=size.quick, partial=bool(arguments.only))
     options = {"quick": size.quick, "only": arguments.only, "crashed": crashed}
     write_json(path, env, options, results, budgets)
     print(f"wrote {path}", file=sys.stderr)
