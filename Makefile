@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint format typecheck demo bench bench-quick coverage clean
+.PHONY: help test lint format typecheck demo bench bench-quick bench-instructions coverage clean
 
 help:
 	@echo "make demo       stalwart demo: a naive client and stalwart against the same faults"
@@ -13,6 +13,7 @@ help:
 	@echo "make typecheck  mypy --strict on src and tests/typing"
 	@echo "make bench      the benchmarks, against tenacity, stamina, backoff, httpx-retries"
 	@echo "make bench-quick  every benchmark at a small size (under a minute)"
+	@echo "make bench-instructions  CPU instructions per loopback GET, httpx vs stalwart (valgrind)"
 	@echo "make coverage   run the tests with branch coverage"
 
 $(STAMP): pyproject.toml
@@ -58,6 +59,9 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick
+
+bench-instructions: $(STAMP)
+	$(BIN)/python -m benchmarks.instructions
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .coverage

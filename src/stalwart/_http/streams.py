@@ -58,8 +58,11 @@ class CallTimeouts(dict[str, Any]):
     # this class default and is set on the instance once the call returns.
     after: float = _INF
 
-    def _cut(self, configured: Any) -> Any:
+    def get(self, key: str, default: Any = None) -> Any:
         # httpcore asks five times per request: kept to a few attribute reads.
+        if key not in _PHASES:
+            return _dict_get(self, key, default)
+        configured = _dict_get(self, key)
         ctx = _current_context()
         token = ctx.token
         if token is not None and token.origin is not None:
@@ -75,14 +78,9 @@ class CallTimeouts(dict[str, Any]):
             return MIN_TIMEOUT
         return left if configured is None or configured > left else configured
 
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in _PHASES:
-            return self._cut(_dict_get(self, key))
-        return _dict_get(self, key, default)
-
     def __getitem__(self, key: str) -> Any:
-        value = super().__getitem__(key)
-        return self._cut(value) if key in _PHASES else value
+        value = super().__getitem__(key)  # KeyError for a phase that has no entry
+        return self.get(key) if key in _PHASES else value
 
     def configured(self) -> dict[str, Any]:
         """The timeouts as the caller gave them."""
