@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -73,7 +74,10 @@ def _count(valgrind: str, client: str, mode: str, requests: int, url: str) -> in
         str(requests),
         url,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # One hash seed for every run: string hashes decide dict and set layouts, and with
+    # them how much work each lookup does.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"valgrind failed for {client} {mode}:\n{done.stderr[-2000:]}")
