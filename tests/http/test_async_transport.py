@@ -167,3 +167,38 @@ async def test_a_consumed_streaming_body_is_not_sent_again(
             await c.put("/upload", content=body())
     assert len(script.requests) == 1
     assert any("streaming body" in note for note in caught.value.__notes__)
+
+
+@pytest.mark.parametrize(("chunks", "ends"), [(1, "normally"), (2, "at the deadline")])
+async def test_a_body_past_its_deadline_ends_at_the_next_chunk_not_at_its_end(
+    flavour: Flavour, clock: FakeClock, chunks: int, ends: str
+) -> None:
+    """The deadline passing while the caller handles a chunk ends the body when another
+    chunk comes, not when the body turns out to be complete."""
+    http = flavour.http
+
+    class Body(http.AsyncByteStream):  # type: ignore[misc, name-defined]
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for _ in range(chunks):
+                yield b"chunk"
+
+    async def answer(request: Any) -> Any:
+        return http.Response(200, stream=Body())
+
+    transport = flavour.stalwart.AsyncResilientTransport(
+        http.MockTransport(Script(flavour, answer)),
+        pipeline=stalwart.Pipeline(stalwart.Timeout(total=1.0)),
+    )
+    response = await transport.handle_async_request(http.Request("GET", "http://api.test/x"))
+    received = []
+    if ends == "normally":
+        async for chunk in response.stream:
+            received.append(chunk)
+            clock.advance(2.0)  # the caller is slow with it: the deadline passes
+        assert received == [b"chunk"]
+    else:
+        with pytest.raises(stalwart.DeadlineExceeded):
+            async for chunk in response.stream:
+                received.append(chunk)
+                clock.advance(2.0)
+        assert received == [b"chunk"]

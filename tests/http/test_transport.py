@@ -387,6 +387,38 @@ def test_the_body_read_after_the_call_is_bound_by_its_attempts_deadline(
     assert timeouts.get("other", "default") == "default"
 
 
+@pytest.mark.parametrize(("chunks", "ends"), [(1, "normally"), (2, "at the deadline")])
+def test_a_body_past_its_deadline_ends_at_the_next_chunk_not_at_its_end(
+    flavour: Flavour, fake: FakeClock, chunks: int, ends: str
+) -> None:
+    """The deadline passing while the caller handles a chunk ends the body when another
+    chunk comes, not when the body turns out to be complete (as in async code)."""
+    http = flavour.http
+
+    class Body(http.SyncByteStream):  # type: ignore[misc, name-defined]
+        def __iter__(self) -> Iterator[bytes]:
+            for _ in range(chunks):
+                yield b"chunk"
+
+    transport = flavour.stalwart.ResilientTransport(
+        http.MockTransport(lambda request: http.Response(200, stream=Body())),
+        pipeline=stalwart.Pipeline(stalwart.Timeout(total=1.0)),
+    )
+    response = transport.handle_request(http.Request("GET", "http://api.test/x"))
+    received = []
+    if ends == "normally":
+        for chunk in response.stream:
+            received.append(chunk)
+            fake.advance(2.0)  # the caller is slow with it: the deadline passes
+        assert received == [b"chunk"]
+    else:
+        with pytest.raises(stalwart.DeadlineExceeded):
+            for chunk in response.stream:
+                received.append(chunk)
+                fake.advance(2.0)
+        assert received == [b"chunk"]
+
+
 def test_a_timeout_at_the_deadline_is_the_deadline(flavour: Flavour, fake: FakeClock) -> None:
     http = flavour.http
 

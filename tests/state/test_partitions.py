@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 import pytest
 
@@ -88,9 +89,19 @@ def test_max_size_must_be_a_positive_int(size: object) -> None:
         Partitions(State, max_size=size)  # type: ignore[arg-type]
 
 
-def test_lookups_and_evictions_from_many_threads_keep_the_bound() -> None:
-    """Known keys are found without the lock while other threads create and evict:
-    nothing fails, every lookup gets a state for its own key, the bound holds."""
+@dataclass(frozen=True)
+class Key:
+    """A key whose hash is Python code, which lets other threads run mid-lookup."""
+
+    n: int
+
+
+@pytest.mark.parametrize("make_key", [int, Key], ids=["int-keys", "python-hash-keys"])
+def test_lookups_and_evictions_from_many_threads_keep_the_bound(
+    make_key: Callable[[int], Hashable],
+) -> None:
+    """Threads finding, creating and evicting at once: nothing fails, every lookup gets
+    a state for its own key, the bound holds."""
     partitions: Partitions[State] = Partitions(State, max_size=8)
     failures: list[BaseException] = []
     wrong: list[tuple[Hashable, Hashable]] = []
@@ -98,7 +109,7 @@ def test_lookups_and_evictions_from_many_threads_keep_the_bound() -> None:
     def hammer(seed: int) -> None:
         try:
             for i in range(4000):
-                key = (seed * 7 + i) % 24 if i % 3 else seed  # a hot key and a churn
+                key = make_key((seed * 7 + i) % 24 if i % 3 else seed)  # hot key and churn
                 state = partitions.get(key)
                 if state.key != key:
                     wrong.append((key, state.key))

@@ -132,7 +132,10 @@ def check_body(deadline: float, token: CancelToken | None, unsafe: str | None = 
 
 class GuardedBody:
     """A response body that checks its attempt's deadline and cancellation between
-    chunks (each chunk's wait is bounded by the read timeout, cut to that deadline)."""
+    chunks (each chunk's wait is bounded by the read timeout, cut to that deadline).
+    Once the deadline has passed, the next chunk asked for ends the body with
+    `DeadlineExceeded` (the end of the body still ends it normally); a cancellation ends
+    it before the next chunk is asked for."""
 
     __slots__ = ("_stream", "deadline", "token")
 
@@ -144,11 +147,16 @@ class GuardedBody:
     def __iter__(self) -> Iterator[bytes]:
         deadline = self.deadline
         token = self.token
-        for chunk in self._stream:
+        chunks = iter(self._stream)
+        while True:
             # check_body's tests, inlined: this runs for every chunk of every body
-            if (token is not None and token.origin is not None) or (
-                deadline != _INF and current_clock().monotonic() >= deadline
-            ):
+            if token is not None and token.origin is not None:
+                check_body(deadline, token)
+            late = deadline != _INF and current_clock().monotonic() >= deadline
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            if late:
                 check_body(deadline, token)
             yield chunk
 
@@ -163,9 +171,9 @@ class GuardedBody:
 
 
 class _GuardedChunks:
-    """The async iteration of a `GuardedBody`: the checks run before each chunk is asked
-    for, and the wrapped iterator's own awaitable is handed out as it is, so a body costs
-    no generator and no coroutine of its own."""
+    """The async iteration of a `GuardedBody`, which costs no generator and no coroutine
+    of its own while the deadline is ahead: each step hands out the wrapped iterator's
+    own awaitable. The checks run before each chunk is asked for (see `GuardedBody`)."""
 
     __slots__ = ("_chunks", "_deadline", "_token")
 
@@ -187,13 +195,17 @@ class _GuardedChunks:
         return self._chunks.__anext__()
 
     async def _stop(self) -> bytes:
+        token = self._token
+        if token is None or token.origin is None:
+            # The deadline passed: a body that has nothing left ends normally.
+            await self._chunks.__anext__()  # StopAsyncIteration passes through
         try:
-            check_body(self._deadline, self._token)
+            check_body(self._deadline, token)
         except BaseException:
             # Finish the wrapped generator here: trio warns about one left to the GC.
             await _aclose(self._chunks)
             raise
-        return await self._chunks.__anext__()
+        raise AssertionError("check_body returned past the deadline")  # pragma: no cover
 
 
 class RestOfBody:

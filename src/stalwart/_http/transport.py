@@ -11,7 +11,9 @@ import functools
 import math
 import ssl
 import threading
+import types
 import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 import anyio
@@ -62,7 +64,7 @@ KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 ERROR_BODY_LIMIT: Final = 1024 * 1024
 #: A timeout that fired this close to the deadline was the deadline's.
 _DEADLINE_SLACK: Final = 1e-3
-_NO_KWARGS: Final[dict[str, Any]] = {}
+_NO_KWARGS: Final[Mapping[str, Any]] = types.MappingProxyType({})
 
 
 class SyncTransport(Protocol[RequestT_contra, ResponseT_co]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
@@ -57,16 +56,6 @@ class Partitions(Generic[S]):
     def get(self, key: Hashable) -> S:
         """The state for `key`, created if new, marked most recently used."""
         entries = self._entries
-        # A known key needs no lock: each OrderedDict operation is atomic, and a partition
-        # evicted just after it was found is no different from one evicted just after
-        # the lock was released.
-        state = entries.get(key)
-        if state is not None:
-            try:  # noqa: SIM105 (contextlib.suppress costs more on every call's path)
-                entries.move_to_end(key)
-            except KeyError:  # evicted in between: recent use no longer matters
-                pass
-            return state
         with self._lock:
             state = entries.get(key)
             if state is not None:
@@ -79,10 +68,8 @@ class Partitions(Generic[S]):
 
     def _evict(self, newcomer: Hashable) -> None:
         entries = self._entries
-        # A snapshot: lock-free lookups reorder the entries while this looks through them.
-        oldest = list(itertools.islice(entries.items(), _EVICTION_SCAN))
-        for old_key, old_state in oldest:
-            if old_key == newcomer:
+        for candidate, (old_key, old_state) in enumerate(entries.items()):
+            if candidate >= _EVICTION_SCAN or old_key == newcomer:
                 break
             idle = getattr(old_state, "idle", None)
             if idle is None or idle():

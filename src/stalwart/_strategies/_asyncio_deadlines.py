@@ -12,7 +12,8 @@ any. A timer that fires with no scope open stops: a task that goes idle costs on
 wake-up.
 
 A task's end cancels its timer, so a server that runs each request in a task of its own
-leaves no timers behind; the timer holds its task only weakly.
+leaves no timers behind. Like asyncio.timeout's, the timer holds its task: a task that
+nothing else references still gets its timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
-import weakref
 from typing import Final, final
 
 __all__ = ["DeadlineScope", "watchdog"]
@@ -49,7 +49,7 @@ class Watchdog:
     __slots__ = ("__weakref__", "_handle", "_loop", "_task", "_when", "scopes")
 
     def __init__(self, task: asyncio.Task[object], loop: asyncio.AbstractEventLoop) -> None:
-        self._task = weakref.ref(task)
+        self._task = task
         self._loop = loop
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf
@@ -57,7 +57,7 @@ class Watchdog:
         task.add_done_callback(self._task_done)
 
     def __repr__(self) -> str:
-        return f"<Watchdog of {self._task()!r}: {len(self.scopes)} scope(s), fires at {self._when}>"
+        return f"<Watchdog of {self._task!r}: {len(self.scopes)} scope(s), fires at {self._when}>"
 
     def open(self, seconds: float, task: asyncio.Task[object]) -> DeadlineScope:
         """Open a scope that ends `seconds` from now (the caller closes it with `close`)."""
@@ -96,8 +96,8 @@ class Watchdog:
     def _fire(self) -> None:
         self._handle = None
         self._when = math.inf
-        task = self._task()
-        if task is None or task.done():
+        task = self._task
+        if task.done():
             self.scopes.clear()
             return
         now = self._loop.time()
@@ -126,7 +126,7 @@ def watchdog(task: asyncio.Task[object]) -> Watchdog:
     task, which starts with a copy of its parent's, is told apart by its task.
     """
     dog = _watchdog.get()
-    if dog is None or dog._task() is not task:
+    if dog is None or dog._task is not task:
         dog = Watchdog(task, task.get_loop())
         _watchdog.set(dog)
     return dog

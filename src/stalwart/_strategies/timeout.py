@@ -225,7 +225,7 @@ class _TimeoutRunner:
                     # asyncio.timeout.
                     dog.close(opened, task)
                     return result
-            else:
+            elif _context._running_trio():
                 trio: Any = sys.modules["trio"]
                 scope = trio.CancelScope(deadline=trio.current_time() + self._seconds)
                 result = None
@@ -234,6 +234,11 @@ class _TimeoutRunner:
                 if not scope.cancelled_caught:
                     return result
                 error = deadline_error(own_deadline, self._seconds)
+            else:
+                raise RuntimeError(
+                    "Timeout.acall must run in an asyncio task or under trio, not in a "
+                    "coroutine driven by hand"
+                )
         except DeadlineExceeded as inner_error:
             self._expired(inner_error, own_deadline)
             raise

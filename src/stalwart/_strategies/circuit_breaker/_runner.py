@@ -55,16 +55,6 @@ class CircuitBreakerRunner:
         # Without a key function there is one partition, never evicted: skip the lookup.
         self._single = breaker._partitions.get(None) if breaker.key is None else None
 
-    def _partition(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> tuple[Hashable, BreakerState]:
-        single = self._single
-        if single is not None:
-            return None, single
-        pick = self._key  # partition_key, inlined: this is every call's path
-        key: Hashable = None if pick is None else pick(*args, **kwargs)
-        return key, self._partitions.get(key)
-
     def _admit(self, key: Hashable, grant: Grant) -> Permit:
         """The slow path of admission: announce transitions, refuse, or let a shadow call pass."""
         if grant.transitions:
@@ -142,7 +132,7 @@ class CircuitBreakerRunner:
         return self._classify(outcome)
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-        state = self._single  # _partition, inlined: this is every call's path
+        state = self._single  # the call's partition (None: the only one)
         key: Hashable = None
         if state is None:
             pick = self._key
@@ -174,7 +164,7 @@ class CircuitBreakerRunner:
     async def acall(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
-        state = self._single  # _partition, inlined: this is every call's path
+        state = self._single  # the call's partition (None: the only one)
         key: Hashable = None
         if state is None:
             pick = self._key
