@@ -11,9 +11,7 @@ import functools
 import math
 import ssl
 import threading
-import types
 import uuid
-from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 import anyio
@@ -64,7 +62,8 @@ KEYED_METHODS: Final = frozenset({"POST", "PATCH"})
 ERROR_BODY_LIMIT: Final = 1024 * 1024
 #: A timeout that fired this close to the deadline was the deadline's.
 _DEADLINE_SLACK: Final = 1e-3
-_NO_KWARGS: Final[Mapping[str, Any]] = types.MappingProxyType({})
+#: Never mutated (a read-only proxy would cost every `**kwargs` unpacking a slow path).
+_NO_KWARGS: Final[dict[str, Any]] = {}
 
 
 class SyncTransport(Protocol[RequestT_contra, ResponseT_co]):

@@ -56,7 +56,9 @@ class Partitions(Generic[S]):
     def get(self, key: Hashable) -> S:
         """The state for `key`, created if new, marked most recently used."""
         entries = self._entries
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: this is every call's path, and `with` costs twice as much
+        try:
             state = entries.get(key)
             if state is not None:
                 entries.move_to_end(key)
@@ -65,6 +67,8 @@ class Partitions(Generic[S]):
             if len(entries) > self.max_size:
                 self._evict(key)
             return state
+        finally:
+            lock.release()
 
     def _evict(self, newcomer: Hashable) -> None:
         entries = self._entries
