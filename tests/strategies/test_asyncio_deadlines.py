@@ -60,15 +60,15 @@ def test_a_tighter_scope_re_arms_the_timer_earlier() -> None:
     async def main() -> None:
         task = current()
         dog = watchdog(task)
-        outer = dog.open(30.0, task)
+        outer = dog.open(30.0)
         first = dog._handle
-        inner = dog.open(1.0, task)
+        inner = dog.open(1.0)
         assert dog._handle is not first
         assert first is not None
         assert first.cancelled()
         assert dog._when == inner.deadline
-        assert not dog.close(inner, task)
-        assert not dog.close(outer, task)
+        assert not dog.close(inner)
+        assert not dog.close(outer)
 
     run(main)
 
@@ -77,10 +77,10 @@ def test_scopes_closed_out_of_order_are_all_taken_away() -> None:
     async def main() -> None:
         task = current()
         dog = watchdog(task)
-        first = dog.open(10.0, task)
-        second = dog.open(20.0, task)
-        dog.close(first, task)
-        dog.close(second, task)
+        first = dog.open(10.0)
+        second = dog.open(20.0)
+        dog.close(first)
+        dog.close(second)
         assert dog.scopes == []
 
     run(main)
@@ -90,7 +90,7 @@ def test_a_timer_that_fires_with_no_scope_open_stops() -> None:
     async def main() -> None:
         task = current()
         dog = watchdog(task)
-        dog.close(dog.open(10.0, task), task)
+        dog.close(dog.open(10.0))
         assert armed(dog)
         dog._fire()  # what the loop does at the armed time
         assert not armed(dog)
@@ -104,7 +104,7 @@ def test_a_finished_task_cancels_its_timer() -> None:
         async def child() -> Watchdog:
             task = current()
             dog = watchdog(task)
-            dog.close(dog.open(60.0, task), task)
+            dog.close(dog.open(60.0))
             return dog
 
         dog = await asyncio.create_task(child())
@@ -188,12 +188,12 @@ def test_an_outer_scope_runs_out_while_a_longer_inner_one_is_open() -> None:
     async def main() -> None:
         task = current()
         dog = watchdog(task)
-        outer = dog.open(0.05, task)
-        inner = dog.open(5.0, task)
+        outer = dog.open(0.05)
+        inner = dog.open(5.0)
         with pytest.raises(asyncio.CancelledError):
             await asyncio.sleep(5)
-        assert not dog.close(inner, task)  # not the inner scope's deadline
-        assert dog.close(outer, task)  # the outer one's, and nothing else cancelled
+        assert not dog.close(inner)  # not the inner scope's deadline
+        assert dog.close(outer)  # the outer one's, and nothing else cancelled
         assert task.cancelling() == 0
 
     run(main)

@@ -46,7 +46,7 @@ class DeadlineScope:
 class Watchdog:
     """The timer of one task and the deadline scopes open in it, outermost first."""
 
-    __slots__ = ("__weakref__", "_handle", "_loop", "_task", "_when", "scopes")
+    __slots__ = ("_handle", "_loop", "_task", "_when", "scopes")
 
     def __init__(self, task: asyncio.Task[object], loop: asyncio.AbstractEventLoop) -> None:
         self._task = task
@@ -59,16 +59,16 @@ class Watchdog:
     def __repr__(self) -> str:
         return f"<Watchdog of {self._task!r}: {len(self.scopes)} scope(s), fires at {self._when}>"
 
-    def open(self, seconds: float, task: asyncio.Task[object]) -> DeadlineScope:
+    def open(self, seconds: float) -> DeadlineScope:
         """Open a scope that ends `seconds` from now (the caller closes it with `close`)."""
         deadline = self._loop.time() + seconds
-        scope = DeadlineScope(deadline, task.cancelling())
+        scope = DeadlineScope(deadline, self._task.cancelling())
         self.scopes.append(scope)
         if deadline < self._when:
             self._arm(deadline)
         return scope
 
-    def close(self, scope: DeadlineScope, task: asyncio.Task[object]) -> bool:
+    def close(self, scope: DeadlineScope) -> bool:
         """Close `scope`; True if it ran out and the cancellation it caused is what is
         ending it (asyncio.timeout's rule: the task has no other cancellation pending)."""
         scopes = self.scopes
@@ -76,7 +76,7 @@ class Watchdog:
             scopes.pop()
         else:  # closed out of order (a generator's scope, say): still take it away
             scopes.remove(scope)
-        return scope.expired and task.uncancel() <= scope.cancelling
+        return scope.expired and self._task.uncancel() <= scope.cancelling
 
     def _arm(self, when: float) -> None:
         handle = self._handle

@@ -206,11 +206,11 @@ class _TimeoutRunner:
             task: Any = None if loop is None else asyncio.current_task(loop)
             if task is not None:
                 dog = watchdog(task)
-                opened = dog.open(self._seconds, task)
+                opened = dog.open(self._seconds)
                 try:
                     result = await self._inner.acall(fn, args, kwargs)
                 except asyncio.CancelledError as cancelled:
-                    if not dog.close(opened, task):
+                    if not dog.close(opened):
                         raise
                     error = deadline_error(own_deadline, self._seconds)
                     # The attempt saw the cancellation: any mark it left there (see
@@ -218,12 +218,12 @@ class _TimeoutRunner:
                     error.__context__ = cancelled
                     error.__suppress_context__ = True
                 except BaseException:
-                    dog.close(opened, task)
+                    dog.close(opened)
                     raise
                 else:
                     # Ran out just as the call finished: the result stands, as with
                     # asyncio.timeout.
-                    dog.close(opened, task)
+                    dog.close(opened)
                     return result
             elif _context._running_trio():
                 trio: Any = sys.modules["trio"]
