@@ -62,6 +62,31 @@ def test_the_bound_is_hard_when_everything_is_busy() -> None:
     assert list(partitions.keys()) == ["b", "c"]
 
 
+def test_asking_again_for_the_latest_key_keeps_the_lru_order_right() -> None:
+    """The latest key is answered without the lock (it is already the youngest): equal
+    keys that are other objects hit too, and the order after such hits is still LRU."""
+    partitions = Partitions(State, max_size=2)
+    a = partitions.get("a")
+    partitions.get("b")
+    partitions.get("a")
+    assert partitions.get("".join(["a"])) is a  # an equal string, not the same object
+    partitions.get("c")  # evicts b, the least recently used
+    assert list(partitions.keys()) == ["a", "c"]
+    assert partitions.get("c") is partitions.get("c")
+
+
+def test_the_latest_key_is_forgotten_with_everything_else() -> None:
+    """clear() and eviction never leave the latest lookup's state behind to be handed out."""
+    partitions = Partitions(State, max_size=1)
+    first = partitions.get("a")
+    partitions.clear()
+    assert partitions.get("a") is not first
+    again = partitions.get("a")
+    partitions.get("b")  # evicts a
+    assert partitions.get("a") is not again
+    assert len(partitions) == 1
+
+
 def test_states_without_idle_are_evicted_plainly() -> None:
     """A state with no idle() method is always evictable, oldest first."""
     partitions: Partitions[object] = Partitions(lambda key: object(), max_size=1)

@@ -35,13 +35,16 @@ class Partitions(Generic[S]):
     Only when all of those are busy does the oldest go, which keeps the bound hard.
     """
 
-    __slots__ = ("_create", "_entries", "_lock", "max_size")
+    __slots__ = ("_create", "_entries", "_lock", "_recent", "max_size")
 
     def __init__(self, create: Callable[[Hashable], S], *, max_size: int) -> None:
         check_int("max_partitions", max_size, minimum=1)
         self._create = create
         self._entries: OrderedDict[Hashable, S] = OrderedDict()
         self._lock = threading.Lock()
+        #: (key, state) of the latest lookup: asking for the most recently used key again
+        #: needs no lock and no reordering (it is already last)
+        self._recent: tuple[Hashable, S] | None = None
         self.max_size = max_size
 
     def __repr__(self) -> str:
@@ -55,6 +58,9 @@ class Partitions(Generic[S]):
 
     def get(self, key: Hashable) -> S:
         """The state for `key`, created if new, marked most recently used."""
+        recent = self._recent  # one read: the pair cannot change under us
+        if recent is not None and recent[0] == key:
+            return recent[1]
         entries = self._entries
         lock = self._lock
         lock.acquire()  # not `with`: this is every call's path, and `with` costs twice as much
@@ -62,10 +68,11 @@ class Partitions(Generic[S]):
             state = entries.get(key)
             if state is not None:
                 entries.move_to_end(key)
-                return state
-            state = entries[key] = self._create(key)
-            if len(entries) > self.max_size:
-                self._evict(key)
+            else:
+                state = entries[key] = self._create(key)
+                if len(entries) > self.max_size:
+                    self._evict(key)
+            self._recent = (key, state)
             return state
         finally:
             lock.release()
@@ -94,3 +101,4 @@ class Partitions(Generic[S]):
         """Forget every partition."""
         with self._lock:
             self._entries.clear()
+            self._recent = None
