@@ -158,7 +158,7 @@ class _Call:
         if lock is None:
             self.kept.append((response, deadline))
             return True
-        with lock:  # a hedge's attempts return from several threads or tasks
+        with lock:
             if self.finished:
                 return False
             self.kept.append((response, deadline))
@@ -169,6 +169,12 @@ class _Call:
         produced it, and every other response, to close (a hedge's losers, a result a
         strategy rejected)."""
         lock = self.lock
+        kept = self.kept
+        if lock is None and len(kept) == 1 and kept[0][0] is winner:
+            self.finished = True  # the common case: one attempt, and it won
+            deadline = kept[0][1]
+            kept.clear()
+            return deadline, []
         if lock is not None:
             lock.acquire()
         try:
@@ -213,7 +219,6 @@ class Engine:
         "propagation",
         "read_hedges",
         "read_pipeline",
-        "response",
         "traceable",
     )
 
@@ -255,8 +260,6 @@ class Engine:
         module: Any = library.module
         self.traceable = isinstance(inner, module.HTTPTransport | module.AsyncHTTPTransport)
         self._guarded = stream_class(library, GuardedBody)
-        #: the library's Response class, which every call must return
-        self.response = library.response
 
     def options_repr(self) -> str:
         parts = [f"pipeline={self.pipeline!r}"]
@@ -406,20 +409,14 @@ class Engine:
         """Whether the response's body is already in memory (it holds no connection)."""
         return isinstance(response.stream, self.library.byte_stream)
 
-    def returned(self, call: _Call, response: Any, deadline: float) -> bool:
-        """An attempt returned `response`: bind its body to the attempt's deadline and
-        the caller's cancellation (not the attempt's own: a hedge cancels its winner's
-        scope too), and register it with the call. False once the call has returned
-        (the attempt then closes it: nobody else will)."""
+    def guard(self, call: _Call, response: Any, deadline: float) -> None:
+        """Bind the body of a response to its attempt's deadline and the caller's
+        cancellation (not the attempt's own: a hedge cancels its winner's scope too)."""
         token = call.token
         if deadline != _INF or token is not None:
             stream = response.stream
             if not isinstance(stream, self.library.byte_stream):  # not in memory
                 response.stream = self._guarded(stream, deadline, token)
-        if call.lock is None:  # _Call.keep's common case, inlined: every request's path
-            call.kept.append((response, deadline))
-            return True
-        return call.keep(response, deadline)
 
     def status_failure(
         self, call: _Call, request: Any, response: Any, raw: bytes | None, rest: Any = None
@@ -480,23 +477,18 @@ class Engine:
                 extensions.pop("trace", None)
             else:
                 extensions["trace"] = theirs
-        kept = call.kept
-        if call.lock is None and len(kept) == 1 and kept[0][0] is winner:
-            # _Call.finish's common case, inlined: one attempt, and it won
-            call.finished = True
-            call.timeouts.after = kept[0][1]
-            kept.clear()
-            return []
         deadline, losers = call.finish(winner)
         call.timeouts.after = deadline
         return losers
 
-    def not_a_response(self, winner: Any) -> TypeError:
-        """The error for a pipeline that gave something other than a response."""
-        return TypeError(
-            f"the pipeline returned {winner!r}, not an {self.library.name} Response: a "
-            "Fallback or Chaos in an HTTP pipeline must produce a Response"
-        )
+    def result(self, winner: Any) -> Any:
+        """The response to return: what the pipeline gave, checked."""
+        if not isinstance(winner, self.library.response):
+            raise TypeError(
+                f"the pipeline returned {winner!r}, not an {self.library.name} Response: a "
+                "Fallback or Chaos in an HTTP pipeline must produce a Response"
+            )
+        return winner
 
     def carried(self, exception: BaseException) -> Any:
         """The response a pipeline's final failure carries, or None."""
@@ -602,9 +594,7 @@ class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
                 winner = engine.carried(exc)
                 if winner is None:
                     raise
-            if isinstance(winner, engine.response):
-                return winner  # type: ignore[no-any-return]
-            raise engine.not_a_response(winner)
+            return engine.result(winner)  # type: ignore[no-any-return]
         finally:
             for loser in engine.end(call, request, winner):
                 loser.close()
@@ -624,7 +614,8 @@ class ResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
             raise
         if response.status_code >= 400 and engine.is_failure(request, response):
             raise self._failure(call, request, response, deadline, token)
-        if not engine.returned(call, response, deadline):
+        engine.guard(call, response, deadline)
+        if not call.keep(response, deadline):
             response.close()
         return response
 
@@ -692,9 +683,7 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
                 winner = engine.carried(exc)
                 if winner is None:
                     raise
-            if isinstance(winner, engine.response):
-                return winner  # type: ignore[no-any-return]
-            raise engine.not_a_response(winner)
+            return engine.result(winner)  # type: ignore[no-any-return]
         finally:
             losers = engine.end(call, request, winner)
             if losers:
@@ -717,7 +706,8 @@ class AsyncResilientTransportBase(_Wrapper, Generic[RequestT, ResponseT]):
             raise
         if response.status_code >= 400 and engine.is_failure(request, response):
             raise await self._failure(call, request, response, deadline, token)
-        if not engine.returned(call, response, deadline):
+        engine.guard(call, response, deadline)
+        if not call.keep(response, deadline):
             with anyio.CancelScope(shield=True):
                 await response.aclose()
         return response
