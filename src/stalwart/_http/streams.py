@@ -145,20 +145,21 @@ class GuardedBody:
         self.token = token
 
     def __iter__(self) -> Iterator[bytes]:
+        # check_body's tests, inlined: this runs for every chunk of every body. The time
+        # is read before each chunk is asked for, and judged once one comes: a body whose
+        # end arrives after the deadline still ends normally.
         deadline = self.deadline
         token = self.token
-        chunks = iter(self._stream)
-        while True:
-            # check_body's tests, inlined: this runs for every chunk of every body
-            if token is not None and token.origin is not None:
-                check_body(deadline, token)
-            late = deadline != _INF and current_clock().monotonic() >= deadline
-            chunk = next(chunks, None)
-            if chunk is None:
-                return
+        if token is not None and token.origin is not None:
+            check_body(deadline, token)
+        late = deadline != _INF and current_clock().monotonic() >= deadline
+        for chunk in self._stream:
             if late:
                 check_body(deadline, token)
             yield chunk
+            if token is not None and token.origin is not None:
+                check_body(deadline, token)
+            late = deadline != _INF and current_clock().monotonic() >= deadline
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return _GuardedChunks(aiter(self._stream), self.deadline, self.token)
