@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint format typecheck demo bench bench-quick bench-instructions coverage clean
+.PHONY: help test lint format typecheck demo bench bench-quick bench-instructions bench-opcodes coverage clean
 
 help:
 	@echo "make demo       stalwart demo: a naive client and stalwart against the same faults"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench      the benchmarks, against tenacity, stamina, backoff, httpx-retries"
 	@echo "make bench-quick  every benchmark at a small size (under a minute)"
 	@echo "make bench-instructions  CPU instructions per loopback GET, httpx vs stalwart (valgrind)"
+	@echo "make bench-opcodes  where the overhead goes: bytecodes per GET, function by function"
 	@echo "make coverage   run the tests with branch coverage"
 
 $(STAMP): pyproject.toml
@@ -62,6 +63,9 @@ bench-quick: $(BENCH_STAMP)
 
 bench-instructions: $(STAMP)
 	$(BIN)/python -m benchmarks.instructions
+
+bench-opcodes: $(STAMP)
+	$(BIN)/python -m benchmarks.opcodes
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .coverage
