@@ -64,7 +64,7 @@ bench-quick: $(BENCH_STAMP)
 bench-instructions: $(STAMP)
 	$(BIN)/python -m benchmarks.instructions
 
-bench-opcodes: $(STAMP)
+bench-opcodes: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.opcodes
 
 clean:

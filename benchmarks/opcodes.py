@@ -2,10 +2,11 @@
 loopback GET goes, function by function, in Python bytecodes executed.
 
 `benchmarks.instructions` says how much a GET costs; this says where. It traces every
-bytecode (`sys.settrace` with opcode events) of `N` GETs through a bare httpx client and
-through stalwart's, against the do-nothing server of the HTTP scenario, and prints the
-bytecodes per GET of each function whose count differs: stalwart's own functions, and
-those of httpx, httpcore or asyncio that run more (or less) often under stalwart.
+bytecode (`sys.settrace` with opcode events) of `N` GETs through each contender of the
+HTTP scenario (bare httpx, tenacity, stamina, httpx-retries, stalwart) against its
+do-nothing server, and prints each one's bytecodes per GET, then those of every function
+whose count differs between bare httpx and stalwart: stalwart's own functions, and those
+of httpx, httpcore or asyncio that run more (or less) often under stalwart.
 
 Counts are exact and repeat from run to run (no valgrind, a few seconds). On an
 interpreter without a compiled core of its own, a bytecode is the unit of cost: on the
@@ -26,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from . import _upstream
+from ._contenders import KINDS, async_contender, sync_contender
 from ._core import Table
 from ._report import render_table
 
@@ -49,13 +51,9 @@ def _where(path: str) -> str:
         return path
 
 
-def by_function(client: str, mode: str, requests: int, url: str) -> Counter[str]:
-    """Bytecodes executed by each function (`file:qualname`) over `requests` GETs, after
-    `WARM_UP` untraced ones."""
-    import httpx
-
-    import stalwart
-
+def by_function(kind: str, mode: str, requests: int, url: str) -> Counter[str]:
+    """Bytecodes executed by each function (`file:qualname`) over `requests` GETs through
+    the contender `kind` (see `_contenders`), after `WARM_UP` untraced ones."""
     counts: Counter[tuple[str, str]] = Counter()
 
     def enter(frame: FrameType, event: str, arg: Any) -> Any:
@@ -70,29 +68,33 @@ def by_function(client: str, mode: str, requests: int, url: str) -> Counter[str]
         return step
 
     if mode == "sync":
-        factory = httpx.Client if client == "httpx" else stalwart.Client
-        with factory(base_url=url) as session:
+        contender = sync_contender(kind, url)
+        try:
             for _ in range(WARM_UP):
-                session.get("/")
+                contender.get("/", {})
             sys.settrace(enter)
             try:
                 for _ in range(requests):
-                    session.get("/")
+                    contender.get("/", {})
             finally:
                 sys.settrace(None)
+        finally:
+            contender.close()
     else:
 
         async def run() -> None:
-            factory = httpx.AsyncClient if client == "httpx" else stalwart.AsyncClient
-            async with factory(base_url=url) as session:
+            contender = async_contender(kind, url)
+            try:
                 for _ in range(WARM_UP):
-                    await session.get("/")
+                    await contender.get("/", {})
                 sys.settrace(enter)
                 try:
                     for _ in range(requests):
-                        await session.get("/")
+                        await contender.get("/", {})
                 finally:
                     sys.settrace(None)
+            finally:
+                await contender.aclose()
 
         asyncio.run(run())
     named: Counter[str] = Counter()
@@ -101,22 +103,33 @@ def by_function(client: str, mode: str, requests: int, url: str) -> Counter[str]
     return named
 
 
-def compare(mode: str, requests: int, top: int, url: str) -> Table:
-    """The table of one mode: totals, then the functions that make the difference."""
-    bare = by_function("httpx", mode, requests, url)
-    ours = by_function("stalwart", mode, requests, url)
+def compare(mode: str, requests: int, top: int, url: str) -> list[Table]:
+    """The tables of one mode: every contender's total, then the functions that make
+    stalwart's difference from bare httpx."""
+    counted = {kind: by_function(kind, mode, requests, url) for kind in KINDS}
+    bare = counted["httpx"]
+    bare_total = sum(bare.values()) / requests
+    totals = Table(
+        f"Bytecodes per GET ({mode}), each contender",
+        ["contender", "bytecodes per GET", "more than httpx", "× httpx"],
+    )
+    for kind, counts in counted.items():
+        total = sum(counts.values()) / requests
+        more = "—" if kind == "httpx" else f"{total - bare_total:+,.0f}"
+        totals.add(kind, f"{total:,.0f}", more, f"{total / bare_total:.3f}×")
+    totals.notes.append(
+        f"{requests} traced GETs after {WARM_UP} untraced, one keep-alive connection"
+    )
+    ours = counted["stalwart"]
+    extra = (sum(ours.values()) - sum(bare.values())) / requests
     difference = {
         name: (ours[name] - bare[name]) / requests
         for name in bare.keys() | ours.keys()
         if ours[name] != bare[name]
     }
-    bare_total = sum(bare.values()) / requests
-    ours_total = sum(ours.values()) / requests
-    extra = ours_total - bare_total
     table = Table(
-        f"Bytecodes per GET ({mode}): httpx {bare_total:,.0f}, stalwart {ours_total:,.0f} "
-        f"({extra:+,.0f}, {ours_total / bare_total:.3f}×)",
-        ["function", "bytecodes per GET", "share of the difference"],
+        f"Where stalwart's {extra:+,.0f} bytecodes per GET ({mode}) go",
+        ["function", "bytecodes per GET", "share"],
     )
     ranked = sorted(difference.items(), key=lambda item: (-abs(item[1]), item[0]))
     for name, count in ranked[:top]:
@@ -124,11 +137,8 @@ def compare(mode: str, requests: int, top: int, url: str) -> Table:
     if len(ranked) > top:
         rest = sum(count for _, count in ranked[top:])
         table.add(f"({len(ranked) - top} more functions)", f"{rest:+,.1f}", "")
-    table.notes.append(
-        f"{requests} traced GETs after {WARM_UP} untraced, one keep-alive connection; "
-        "C functions cost no bytecodes and are not listed"
-    )
-    return table
+    table.notes.append("C functions (locks, context variables, the clock) cost no bytecodes")
+    return [totals, table]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,8 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--top must be at least 1")
     with _upstream.serve("raw") as url:
         for mode in arguments.mode or MODES:
-            print(render_table(compare(mode, arguments.requests, arguments.top, url)))
-            print()
+            for table in compare(mode, arguments.requests, arguments.top, url):
+                print(render_table(table))
+                print()
     return 0
 
 
